@@ -1,0 +1,39 @@
+"""latent-mpc's agent: world model, critic, replay buffer, pretraining and the MPC agent.
+
+    from agent import MPCAgent
+    agent = MPCAgent.load("checkpoints/cliff-car.pt", env)   # or MPCAgent.pretrain(env_spec)
+    action = agent.act(obs)
+
+Names are imported on first use, so ``import agent.buffer`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "MPCAgent": "agent.mpc",
+    "AgentConfig": "agent.mpc",
+    "PlannerConfig": "agent.mpc",
+    "WorldModel": "agent.world_model",
+    "WorldModelConfig": "agent.world_model",
+    "Critic": "agent.critic",
+    "CriticConfig": "agent.critic",
+    "ReplayBuffer": "agent.buffer",
+    "Trainer": "agent.train",
+    "PretrainConfig": "agent.pretrain",
+    "pretrain": "agent.pretrain",
+    "save_checkpoint": "agent.checkpoint",
+    "load_checkpoint": "agent.checkpoint",
+    "run_episode": "agent.evaluate",
+    "summarize": "agent.evaluate",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'agent' has no attribute {name!r}")
