@@ -524,7 +524,10 @@ def _pretraining_stats(agent: Any) -> dict[str, Any]:
 def _make_env(spec: str) -> gym.Env:
     from envs import make_env
 
-    return make_env(spec)
+    try:
+        return make_env(spec)
+    except AttributeError as error:  # "package.module:Factory" names a missing attribute
+        raise ValueError(str(error)) from error
 
 
 def _env_id(env: gym.Env, spec: str) -> str:
