@@ -1,0 +1,554 @@
+"""CliffCar-v0: drive a differential-drive car to a goal on a plateau without falling off.
+
+The MuJoCo model lives in `envs/assets/cliff_car.xml` (its opening comment lists joints,
+actuators and sensors in order). The env follows the conventions of Gymnasium's own
+MuJoCo envs (`gymnasium/envs/mujoco/half_cheetah_v5.py`): a markdown class docstring,
+every cost weight a typed keyword argument, cost terms in `info`, randomness drawn from
+`self.np_random`, and the time limit left to `register(..., max_episode_steps=...)`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import mujoco
+import mujoco.rollout
+import numpy as np
+from gymnasium import spaces, utils
+from gymnasium.envs.mujoco import MujocoEnv
+
+ASSET_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "cliff_car.xml")
+
+N_RAYS = 11
+"""Rangefinders in the fan, right (-90 deg) to left (+90 deg) in steps of 18 deg."""
+
+OBS_NAMES = (
+    "forward_velocity",
+    "lateral_velocity",
+    "yaw_rate",
+    "goal_distance",
+    "goal_bearing_cos",
+    "goal_bearing_sin",
+    "height",
+) + tuple(f"range_{i}" for i in range(N_RAYS))
+"""Name of each observation index, in order."""
+
+COST_TERMS = ("progress", "control", "time", "fall", "success")
+"""Cost terms reported in `info` as `cost_<name>`; they sum to `info["cost"]`."""
+
+_ARM_HALF_EXTENT = 15.0  # the plateau reaches this far from the corner (see the XML)
+_START_HEIGHT = 0.1  # car body origin above the plateau when its wheels touch it
+_MAX_LAYOUT_TRIES = 10_000
+
+
+@dataclass(frozen=True)
+class CliffCarLayout:
+    """The map drawn at reset, in world coordinates (metres, radians).
+
+    The plateau is an L: in its own frame (origin at the reflex corner, turned by
+    `plateau_yaw`) the void is the quadrant {x > 0, y > 0}; edge A runs along +y at x = 0,
+    edge B along +x at y = 0. Privileged: not part of the observation.
+    """
+
+    corner: np.ndarray  # (2,) world xy of the reflex corner
+    plateau_yaw: float  # rotation of the plateau frame about z
+    start: np.ndarray  # (2,) world xy of the car at reset
+    start_yaw: float  # heading of the car at reset
+    goal: np.ndarray  # (2,) world xy of the goal
+    crosses_void: bool  # whether the straight segment start -> goal passes over the void
+
+    def to_plateau_frame(self, xy: np.ndarray) -> np.ndarray:
+        """World xy `(..., 2)` -> plateau-frame xy `(..., 2)` (void = {x > 0, y > 0})."""
+        c, s = math.cos(self.plateau_yaw), math.sin(self.plateau_yaw)
+        d = np.asarray(xy, dtype=np.float64) - self.corner
+        return np.stack([c * d[..., 0] + s * d[..., 1], -s * d[..., 0] + c * d[..., 1]], axis=-1)
+
+    def to_world_frame(self, xy: np.ndarray) -> np.ndarray:
+        """Plateau-frame xy `(..., 2)` -> world xy `(..., 2)`."""
+        c, s = math.cos(self.plateau_yaw), math.sin(self.plateau_yaw)
+        p = np.asarray(xy, dtype=np.float64)
+        return self.corner + np.stack(
+            [c * p[..., 0] - s * p[..., 1], s * p[..., 0] + c * p[..., 1]], axis=-1
+        )
+
+
+def void_clearance(points: np.ndarray) -> np.ndarray:
+    """Signed distance from plateau-frame points `(..., 2)` to the void quadrant `(...)`.
+
+    Positive on the plateau (how far to the nearest edge of the void quadrant), negative
+    over the void (minus the depth past the nearer edge). The outer plateau border, 15 m
+    from the corner, is ignored.
+    """
+    x, y = points[..., 0], points[..., 1]
+    inside = (x > 0) & (y > 0)
+    outside = np.hypot(np.maximum(-x, 0.0), np.maximum(-y, 0.0))
+    return np.where(inside, -np.minimum(x, y), outside)
+
+
+def segment_clearance(a: np.ndarray, b: np.ndarray, samples: int = 101) -> float:
+    """Smallest `void_clearance` along the plateau-frame segment a -> b (each `(2,)`)."""
+    t = np.linspace(0.0, 1.0, samples)[:, None]
+    return float(void_clearance(a + t * (b - a)).min())
+
+
+def _yaw_from_quat(q: np.ndarray) -> float:
+    w, x, y, z = q
+    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+
+
+def _check_weight(name: str, value: Any, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise TypeError(f"CliffCarEnv: {name} must be a finite float, got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"CliffCarEnv: {name} must be >= {minimum}, got {value}.")
+    return float(value)
+
+
+class CliffCarEnv(MujocoEnv, utils.EzPickle):
+    r"""
+    ## Description
+    A two-wheeled car (differential drive, a low-friction front skid) starts on a raised,
+    L-shaped plateau whose two straight edges meet at a reflex corner and drop 20 m to low
+    ground. It must drive to a goal on the plateau. In most layouts the goal lies on the
+    other arm of the L, so the straight line from start to goal runs over the void: a
+    controller that cuts the corner falls. Per reset the plateau is moved and turned, and
+    the start pose and goal are drawn anew, so a policy must read the edge from its
+    rangefinders rather than memorise a map.
+
+    ## Action Space
+    `Box(-1, 1, (2,), float32)`:
+
+    | Num | Action  | Meaning at +1                                     |
+    |-----|---------|---------------------------------------------------|
+    | 0   | forward | both wheels forward at 20 rad/s (2 m/s)           |
+    | 1   | turn    | wheels 6 rad/s apart each way: turn left (~3 rad/s in place) |
+
+    Each is the target of a velocity servo with limited force, so the car accelerates
+    over about a second. Actions outside [-1, 1] are clipped (not an error); an action with
+    NaN or inf, or of the wrong shape, raises `ValueError`.
+
+    ## Observation Space
+    `Box(float32, (18,))`, finite bounds; values are clipped into them. Frames are the
+    car's heading frame (x forward, y left, z up):
+
+    | Num  | Observation                                   | Unit  | Bounds      |
+    |------|-----------------------------------------------|-------|-------------|
+    | 0    | forward velocity                              | m/s   | [-5, 5]     |
+    | 1    | lateral velocity                              | m/s   | [-5, 5]     |
+    | 2    | yaw rate                                      | rad/s | [-10, 10]   |
+    | 3    | distance to the goal (in the ground plane)    | m     | [0, 40]     |
+    | 4    | cos of the goal bearing (0 = straight ahead)  |       | [-1, 1]     |
+    | 5    | sin of the goal bearing (+ = to the left)     |       | [-1, 1]     |
+    | 6    | height of the car body above the plateau top  | m     | [-2, 2]     |
+    | 7-17 | rangefinders, 90 deg right to 90 deg left in 18 deg steps, pitched 11 deg down from a 0.36 m mast | m | [0, `max_range`] |
+
+    On flat ground a ray reads about 1.8 m; over the void it reads `max_range` (MuJoCo's
+    -1 "no hit" too). No map coordinates are observed.
+
+    ## Rewards
+    reward = -cost, cost = sum of the terms, each reported in `info` as `cost_<name>`:
+    - *progress*: `-progress_weight * (d_prev - d_now)`, d the distance to the goal;
+      negative when the car gets closer.
+    - *control*: `control_cost_weight * |a|^2` (clipped action).
+    - *time*: `time_cost` every step.
+    - *fall*: `fall_cost` on the step the car falls.
+    - *success*: `-success_bonus` on the step the car reaches the goal.
+
+    ## Starting State
+    The plateau corner is drawn uniformly in [-2, 2]^2 m and the plateau yaw in [-pi, pi).
+    With probability `cross_void_probability` start and goal lie on different arms, the
+    straight segment between them passing at least 1 m deep over the void; otherwise they
+    lie on the same arm, 1-3 m from its edge. Start and goal are at least 1 m from any edge
+    and 4-9 m apart; the start heading is uniform in [-pi, pi); the car is at rest.
+    `reset(options={"cross_void": bool})` forces the layout kind.
+
+    ## Episode End
+    - Termination (fall): the car body drops below `fall_height` (m, relative to the
+      plateau top). `info["fell"] = True`.
+    - Termination (success): the car is within `goal_radius` of the goal.
+      `info["success"] = True`.
+    - Truncation: 300 steps (15 s) through `register(..., max_episode_steps=300)`.
+
+    ## Arguments
+    `gymnasium.make("CliffCar-v0", fall_cost=200.0, render_mode="rgb_array")` or
+    `envs.make_env("cliff-car", ...)`:
+
+    | Parameter                | Type    | Default | Description |
+    |--------------------------|---------|---------|-------------|
+    | `progress_weight`        | float   | 1.0     | cost per metre gained (-) or lost (+) toward the goal |
+    | `control_cost_weight`    | float   | 0.01    | cost per unit squared action |
+    | `time_cost`              | float   | 0.01    | cost per step |
+    | `fall_cost`              | float   | 100.0   | cost of falling off the plateau |
+    | `success_bonus`          | float   | 10.0    | cost reduction for reaching the goal |
+    | `goal_radius`            | float   | 0.5     | success distance (m) |
+    | `fall_height`            | float   | -0.5    | height (m) below which the car has fallen |
+    | `max_range`              | float   | 5.0     | rangefinder readings are clipped to this (m) |
+    | `cross_void_probability` | float   | 0.6     | share of layouts whose start-goal line crosses the void |
+    | `frame_skip`             | int     | 5       | physics steps (0.01 s) per env step |
+    | `render_mode`            | str     | None    | "rgb_array" or "depth_array" (no "human" window) |
+    | `width`, `height`        | int     | 480     | rendered frame size |
+    | `camera_name`            | str     | "track" | "track" follows the car from above and behind |
+
+    ## Version History
+    - v0: first version.
+    """
+
+    # No "human": its GLFW window cannot open on a headless machine, where check_env(env) would
+    # crash trying it; record rgb_array frames instead.
+    metadata = {"render_modes": ["rgb_array", "depth_array"], "render_fps": 20}
+
+    def __init__(
+        self,
+        progress_weight: float = 1.0,
+        control_cost_weight: float = 0.01,
+        time_cost: float = 0.01,
+        fall_cost: float = 100.0,
+        success_bonus: float = 10.0,
+        goal_radius: float = 0.5,
+        fall_height: float = -0.5,
+        max_range: float = 5.0,
+        cross_void_probability: float = 0.6,
+        frame_skip: int = 5,
+        render_mode: str | None = None,
+        width: int = 480,
+        height: int = 480,
+        camera_name: str | None = "track",
+        **kwargs: Any,
+    ):
+        utils.EzPickle.__init__(
+            self,
+            progress_weight,
+            control_cost_weight,
+            time_cost,
+            fall_cost,
+            success_bonus,
+            goal_radius,
+            fall_height,
+            max_range,
+            cross_void_probability,
+            frame_skip,
+            render_mode,
+            width,
+            height,
+            camera_name,
+            **kwargs,
+        )
+        self._progress_weight = _check_weight("progress_weight", progress_weight)
+        self._control_cost_weight = _check_weight("control_cost_weight", control_cost_weight)
+        self._time_cost = _check_weight("time_cost", time_cost)
+        self._fall_cost = _check_weight("fall_cost", fall_cost)
+        self._success_bonus = _check_weight("success_bonus", success_bonus)
+        self._goal_radius = _check_weight("goal_radius", goal_radius, minimum=1e-3)
+        self._fall_height = _check_weight("fall_height", fall_height, minimum=-19.0)
+        if self._fall_height >= 0.0:
+            raise ValueError(
+                f"CliffCarEnv: fall_height must be < 0 (below the plateau top), got {fall_height}."
+            )
+        self._max_range = _check_weight("max_range", max_range, minimum=0.1)
+        self._cross_void_probability = _check_weight(
+            "cross_void_probability", cross_void_probability
+        )
+        if self._cross_void_probability > 1.0:
+            raise ValueError(
+                f"CliffCarEnv: cross_void_probability must be in [0, 1], got {cross_void_probability}."
+            )
+        if isinstance(frame_skip, bool) or not isinstance(frame_skip, int) or frame_skip < 1:
+            raise ValueError(f"CliffCarEnv: frame_skip must be a positive int, got {frame_skip!r}.")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"CliffCarEnv: render_mode must be None or one of {self.metadata['render_modes']}, "
+                f"got {render_mode!r}."
+            )
+        # render_fps must match 1 / dt (MujocoEnv checks it).
+        self.metadata = {**self.metadata, "render_fps": int(round(1.0 / (0.01 * frame_skip)))}
+
+        obs_low = np.array([-5.0, -5.0, -10.0, 0.0, -1.0, -1.0, -2.0] + [0.0] * N_RAYS, np.float32)
+        obs_high = np.array(
+            [5.0, 5.0, 10.0, 40.0, 1.0, 1.0, 2.0] + [self._max_range] * N_RAYS, np.float32
+        )
+        observation_space = spaces.Box(obs_low, obs_high, dtype=np.float32)
+        MujocoEnv.__init__(
+            self,
+            ASSET_PATH,
+            frame_skip,
+            observation_space=observation_space,
+            render_mode=render_mode,
+            width=width,
+            height=height,
+            camera_name=camera_name,
+            **kwargs,
+        )
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+
+        self._plateau_id = self.model.body("plateau").id
+        self._goal_site_ids = (self.model.site("goal").id, self.model.site("goal_pole").id)
+        self._goal_site_heights = self.model.site_pos[list(self._goal_site_ids), 2].copy()
+        self._range_adr = np.array(
+            [self.model.sensor(f"range_{i}").adr[0] for i in range(N_RAYS)], dtype=np.int64
+        )
+        self._goal = np.zeros(2)
+        self._layout: CliffCarLayout | None = None
+        self._rollout_datas: list[mujoco.MjData] = []
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def layout(self) -> CliffCarLayout:
+        """The map drawn at the last reset (privileged information, e.g. for scripted tests)."""
+        if self._layout is None:
+            raise RuntimeError("CliffCarEnv.layout: call reset() first.")
+        return self._layout
+
+    @property
+    def goal(self) -> np.ndarray:
+        """World xy of the goal, `(2,)`."""
+        return self._goal.copy()
+
+    @property
+    def car_xy(self) -> np.ndarray:
+        """World xy of the car body origin, `(2,)`."""
+        return self.data.qpos[:2].copy()
+
+    @property
+    def car_yaw(self) -> float:
+        """Heading of the car (rad)."""
+        return _yaw_from_quat(self.data.qpos[3:7])
+
+    # ------------------------------------------------------------------ gym API
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        action = self._check_action(action)
+        distance_before = self._distance_to_goal(self.data.qpos)
+        self.data.ctrl[:] = action
+        # mj_rnePostConstraint (MujocoEnv's default) is skipped: no force sensors here.
+        mujoco.mj_step(self.model, self.data, nstep=self.frame_skip)
+        # Rangefinders are computed inside mj_step before the last integration; bring them
+        # up to date with the state we observe.
+        mujoco.mj_kinematics(self.model, self.data)
+        mujoco.mj_sensorPos(self.model, self.data)
+
+        distance = self._distance_to_goal(self.data.qpos)
+        fell = bool(self.data.qpos[2] < self._fall_height)
+        success = bool(distance <= self._goal_radius) and not fell
+        terms = self._cost_terms(distance_before, distance, action, fell, success)
+        cost = float(sum(terms.values()))
+        info: dict[str, Any] = {
+            "cost": cost,
+            "fell": fell,
+            "success": success,
+            "distance_to_goal": distance,
+            **{f"cost_{name}": value for name, value in terms.items()},
+        }
+        return self._get_obs(), -cost, fell or success, False, info
+
+    def reset_model(self) -> np.ndarray:
+        return self._apply_layout(self._draw_layout(cross_void=None))
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Reset; `options={"cross_void": True | False}` forces the layout kind."""
+        cross_void = None
+        if options is not None:
+            unknown = set(options) - {"cross_void"}
+            if unknown:
+                raise ValueError(
+                    f"CliffCarEnv.reset: unknown option(s) {sorted(unknown)}; the only option "
+                    "is 'cross_void' (bool)."
+                )
+            cross_void = options.get("cross_void")
+            if cross_void is not None and not isinstance(cross_void, bool):
+                raise TypeError(
+                    f"CliffCarEnv.reset: options['cross_void'] must be a bool, got {cross_void!r}."
+                )
+        # MujocoEnv.reset calls reset_model(); we need the option there, so do it here.
+        super(MujocoEnv, self).reset(seed=seed)
+        mujoco.mj_resetData(self.model, self.data)
+        obs = self._apply_layout(self._draw_layout(cross_void=cross_void))
+        return obs, self._get_reset_info()
+
+    def _get_reset_info(self) -> dict[str, Any]:
+        distance = self._distance_to_goal(self.data.qpos)
+        return {"distance_to_goal": distance, "crosses_void": self.layout.crosses_void}
+
+    # ------------------------------------------------------------------ oracle
+    def rollout_costs(self, actions: np.ndarray, n_threads: int = 1) -> np.ndarray:
+        """Total cost of each open-loop action sequence from the current state.
+
+        Simulates with `mujoco.rollout` on private `MjData`s: the env's state is unchanged.
+        The cost per step is the one `step` reports (fall cost included); a sequence stops
+        accumulating after the step on which it falls or reaches the goal.
+
+        Args:
+            actions: `(N, H, 2)` candidate action sequences (clipped to [-1, 1]).
+            n_threads: native threads for the rollouts.
+
+        Returns:
+            `(N,)` float64 total cost per sequence (lower is better).
+        """
+        actions = np.asarray(actions, dtype=np.float64)
+        if (
+            actions.ndim != 3
+            or actions.shape[2] != 2
+            or actions.shape[0] < 1
+            or actions.shape[1] < 1
+        ):
+            raise ValueError(
+                f"rollout_costs: actions must have shape (N, H, 2) with N, H >= 1, got {actions.shape}."
+            )
+        if not np.all(np.isfinite(actions)):
+            raise ValueError("rollout_costs: actions contain NaN or inf; pass finite actions.")
+        if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
+            raise ValueError(f"rollout_costs: n_threads must be a positive int, got {n_threads!r}.")
+        actions = np.clip(actions, -1.0, 1.0)
+        n, horizon, _ = actions.shape
+        while len(self._rollout_datas) < n_threads:
+            self._rollout_datas.append(mujoco.MjData(self.model))
+
+        spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+        initial_state = np.empty(mujoco.mj_stateSize(self.model, spec))
+        mujoco.mj_getState(self.model, self.data, initial_state, spec)
+        control = np.repeat(actions, self.frame_skip, axis=1)  # (N, H * frame_skip, 2)
+        state, _ = mujoco.rollout.rollout(
+            self.model,
+            self._rollout_datas[:n_threads],
+            initial_state[None],
+            control,
+            control_spec=mujoco.mjtState.mjSTATE_CTRL,
+            initial_warmstart=self.data.qacc_warmstart[None].copy(),
+        )
+        qpos_at = mujoco.mj_stateSize(self.model, mujoco.mjtState.mjSTATE_TIME)
+        qpos = state[:, self.frame_skip - 1 :: self.frame_skip, qpos_at : qpos_at + 3]  # (N, H, 3)
+
+        distance = np.hypot(qpos[..., 0] - self._goal[0], qpos[..., 1] - self._goal[1])  # (N, H)
+        distance_before = np.concatenate(
+            [np.full((n, 1), self._distance_to_goal(self.data.qpos)), distance[:, :-1]], axis=1
+        )
+        fell = qpos[..., 2] < self._fall_height  # (N, H)
+        success = (distance <= self._goal_radius) & ~fell
+        step_cost = (
+            -self._progress_weight * (distance_before - distance)
+            + self._control_cost_weight * np.sum(actions**2, axis=2)
+            + self._time_cost
+            + self._fall_cost * fell
+            - self._success_bonus * success
+        )  # (N, H)
+        ended = np.cumsum(fell | success, axis=1) > 0  # True from the terminal step on
+        alive = np.concatenate([np.ones((n, 1), bool), ~ended[:, :-1]], axis=1)
+        return np.sum(step_cost * alive, axis=1)
+
+    # ------------------------------------------------------------------ internals
+    def _check_action(self, action: Any) -> np.ndarray:
+        array = np.asarray(action, dtype=np.float64)
+        if array.shape != (2,):
+            raise ValueError(
+                f"CliffCarEnv.step: action must have shape (2,) = (forward, turn), got shape "
+                f"{array.shape}."
+            )
+        if not np.all(np.isfinite(array)):
+            raise ValueError(
+                f"CliffCarEnv.step: action contains NaN or inf: {array.tolist()}; pass finite "
+                "values in [-1, 1] (out-of-range values are clipped)."
+            )
+        return np.clip(array, -1.0, 1.0)
+
+    def _cost_terms(
+        self, distance_before: float, distance: float, action: np.ndarray, fell: bool, success: bool
+    ) -> dict[str, float]:
+        return {
+            "progress": -self._progress_weight * (distance_before - distance),
+            "control": self._control_cost_weight * float(np.sum(action**2)),
+            "time": self._time_cost,
+            "fall": self._fall_cost if fell else 0.0,
+            "success": -self._success_bonus if success else 0.0,
+        }
+
+    def _distance_to_goal(self, qpos: np.ndarray) -> float:
+        return float(math.hypot(qpos[0] - self._goal[0], qpos[1] - self._goal[1]))
+
+    def _get_obs(self) -> np.ndarray:
+        qpos, qvel = self.data.qpos, self.data.qvel
+        yaw = _yaw_from_quat(qpos[3:7])
+        c, s = math.cos(yaw), math.sin(yaw)
+        forward = c * qvel[0] + s * qvel[1]
+        lateral = -s * qvel[0] + c * qvel[1]
+        # Free-joint angular velocity is in the body frame: its z is the yaw rate.
+        yaw_rate = qvel[5]
+        dx, dy = self._goal[0] - qpos[0], self._goal[1] - qpos[1]
+        distance = math.hypot(dx, dy)
+        if distance > 1e-9:
+            bearing_cos = (c * dx + s * dy) / distance
+            bearing_sin = (-s * dx + c * dy) / distance
+        else:
+            bearing_cos, bearing_sin = 1.0, 0.0
+        ranges = self.data.sensordata[self._range_adr]
+        ranges = np.where(ranges < 0.0, self._max_range, ranges)  # -1 = no hit = far away
+        obs = np.concatenate(
+            [[forward, lateral, yaw_rate, distance, bearing_cos, bearing_sin, qpos[2]], ranges]
+        ).astype(np.float32)
+        return np.clip(obs, self.observation_space.low, self.observation_space.high)
+
+    def _draw_layout(self, cross_void: bool | None) -> CliffCarLayout:
+        rng = self.np_random
+        corner = rng.uniform(-2.0, 2.0, size=2)
+        plateau_yaw = float(rng.uniform(-math.pi, math.pi))
+        if cross_void is None:
+            cross_void = bool(rng.random() < self._cross_void_probability)
+        for _ in range(_MAX_LAYOUT_TRIES):
+            if cross_void:
+                # Start on the south arm, goal on the west arm, deep cut over the void.
+                start = np.array([rng.uniform(1.0, 8.0), rng.uniform(-4.0, -1.0)])
+                goal = np.array([rng.uniform(-4.0, -1.0), rng.uniform(1.0, 8.0)])
+                ok = segment_clearance(start, goal) <= -1.0
+            else:
+                # Both on the south arm, 1-3 m from edge B (and >= 1 m from the corner).
+                start = np.array([rng.uniform(-6.0, 10.0), rng.uniform(-3.0, -1.0)])
+                goal = np.array([rng.uniform(-6.0, 10.0), rng.uniform(-3.0, -1.0)])
+                ok = True
+            if ok and 4.0 <= float(np.linalg.norm(goal - start)) <= 9.0:
+                break
+        else:  # pragma: no cover - the acceptance rate is far above 1 / _MAX_LAYOUT_TRIES
+            raise RuntimeError("CliffCarEnv: could not draw a layout; please report this.")
+        if rng.random() < 0.5:  # reverse the direction of travel
+            start, goal = goal, start
+        if rng.random() < 0.5:  # mirror across the diagonal: south arm <-> west arm
+            start, goal = start[::-1].copy(), goal[::-1].copy()
+        layout = CliffCarLayout(
+            corner=corner,
+            plateau_yaw=plateau_yaw,
+            start=np.zeros(2),
+            start_yaw=float(rng.uniform(-math.pi, math.pi)),
+            goal=np.zeros(2),
+            crosses_void=cross_void,
+        )
+        return CliffCarLayout(
+            corner=corner,
+            plateau_yaw=plateau_yaw,
+            start=layout.to_world_frame(start),
+            start_yaw=layout.start_yaw,
+            goal=layout.to_world_frame(goal),
+            crosses_void=cross_void,
+        )
+
+    def _apply_layout(self, layout: CliffCarLayout) -> np.ndarray:
+        self._layout = layout
+        self._goal = layout.goal.copy()
+        model = self.model
+        model.body_pos[self._plateau_id] = [layout.corner[0], layout.corner[1], 0.0]
+        half = 0.5 * layout.plateau_yaw
+        model.body_quat[self._plateau_id] = [math.cos(half), 0.0, 0.0, math.sin(half)]
+        for site_id, height in zip(self._goal_site_ids, self._goal_site_heights, strict=True):
+            model.site_pos[site_id] = [layout.goal[0], layout.goal[1], height]
+
+        qpos = self.init_qpos.copy()
+        half = 0.5 * layout.start_yaw
+        qpos[:7] = [
+            layout.start[0],
+            layout.start[1],
+            _START_HEIGHT,
+            math.cos(half),
+            0.0,
+            0.0,
+            math.sin(half),
+        ]
+        self.set_state(qpos, np.zeros(self.model.nv))
+        return self._get_obs()
