@@ -1,0 +1,210 @@
+"""Checkpoints: state dicts plus a plain-typed metadata dict, loaded with ``weights_only=True``.
+
+A checkpoint file is ``torch.save({"format": "latent-mpc", "format_version": 1,
+"state": {name: state_dict}, "meta": meta})``. ``meta`` holds only str/int/float/bool/None,
+lists and dicts: env id, observation/action space shapes and bounds, configs
+(``dataclasses.asdict``), pretraining stats (steps, episodes, falls, ...) and package
+versions. Saving writes a temporary file in the same directory and renames it, so a
+crash never leaves a half-written checkpoint under the real name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import pickle
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from agent.critic import Critic, CriticConfig
+from agent.world_model import WorldModel, WorldModelConfig
+
+__all__ = ["FORMAT_VERSION", "save_checkpoint", "load_checkpoint", "make_meta", "space_meta", "build_from_checkpoint"]
+
+FORMAT_VERSION = 1
+_MAGIC = "latent-mpc"
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of the packages a checkpoint depends on (None when not installed as a dist)."""
+    import gymnasium
+    import mujoco
+
+    return {
+        "torch": torch.__version__,
+        "gymnasium": gymnasium.__version__,
+        "mujoco": mujoco.__version__,
+        "numpy": np.__version__,
+        "latent-mpc": _version("latent-mpc") or "0.1.0+source",
+    }
+
+
+def _bounds(values: np.ndarray) -> list:
+    # JSON-like floats; +-inf survive as floats (torch's weights_only unpickler accepts them).
+    return [float(v) for v in np.asarray(values, np.float64).reshape(-1)]
+
+
+def space_meta(space: gym.Space) -> dict[str, Any]:
+    """Plain description of a Box space: ``{"type", "shape", "low", "high", "dtype"}``."""
+    if not isinstance(space, gym.spaces.Box):
+        raise TypeError(f"checkpoints describe Box spaces only, got {space!r}")
+    return {"type": "Box", "shape": [int(s) for s in space.shape], "low": _bounds(space.low),
+            "high": _bounds(space.high), "dtype": str(space.dtype)}
+
+
+def _plain(value: Any) -> Any:
+    """Convert dataclasses / numpy scalars / tuples to plain types; reject anything else."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(f"checkpoint metadata must hold plain types, got {type(value).__name__}: {value!r}")
+
+
+def make_meta(
+    env_id: str | None,
+    observation_space: gym.Space,
+    action_space: gym.Space,
+    wm_config: WorldModelConfig,
+    critic_config: CriticConfig,
+    pretraining: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The metadata dict of a checkpoint (plain types only)."""
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "env_id": env_id,
+        "observation_space": space_meta(observation_space),
+        "action_space": space_meta(action_space),
+        "world_model_config": dataclasses.asdict(wm_config),
+        "critic_config": dataclasses.asdict(critic_config),
+        "pretraining": dict(pretraining or {}),
+        "versions": package_versions(),
+    }
+    meta.update(extra)
+    return _plain(meta)
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, dict[str, torch.Tensor]], meta: dict[str, Any]) -> Path:
+    """Atomically write ``state`` (name -> state dict) and ``meta`` (plain types) to ``path``."""
+    path = Path(path)
+    for name, sd in state.items():
+        if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+            raise TypeError(f"state[{name!r}] must be a state dict (str -> Tensor); pass module.state_dict()")
+    payload = {
+        "format": _MAGIC,
+        "format_version": FORMAT_VERSION,
+        "state": {name: {k: v.detach().cpu().clone() for k, v in sd.items()} for name, sd in state.items()},
+        "meta": _plain(meta),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _check_space(kind: str, saved: dict[str, Any], space: gym.Space) -> None:
+    actual = space_meta(space)
+    if tuple(saved["shape"]) != tuple(actual["shape"]):
+        raise ValueError(
+            f"checkpoint was made for an {kind} space of shape {tuple(saved['shape'])}, but this env's "
+            f"{kind} space has shape {tuple(actual['shape'])}; use the env it was trained on or "
+            "pretrain a new checkpoint for this env (examples/pretrain.py --env ...)"
+        )
+    for bound in ("low", "high"):
+        a, b = np.asarray(saved[bound]), np.asarray(actual[bound])
+        same = np.array_equal(np.isinf(a), np.isinf(b)) and np.allclose(
+            np.where(np.isinf(a), 0, a), np.where(np.isinf(b), 0, b), rtol=1e-5, atol=1e-6
+        )
+        if not same:
+            raise ValueError(
+                f"checkpoint was made for an {kind} space with {bound}={saved[bound]}, but this env has "
+                f"{bound}={actual[bound]} (shape {tuple(actual['shape'])} both); the networks' scaling "
+                "would be wrong: use the matching env or pretrain for this one"
+            )
+
+
+def load_checkpoint(path: str | os.PathLike, env: gym.Env | None = None) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
+    """Read ``(state, meta)`` written by :func:`save_checkpoint`, with ``weights_only=True``.
+
+    Raises ``FileNotFoundError`` for a missing file, ``ValueError`` for a truncated/corrupt
+    file, a file with pickled Python objects, a foreign file or a newer format, and — when
+    ``env`` is given — for observation/action spaces that differ from the saved ones.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no checkpoint at {path}; create one with `python examples/pretrain.py --env <env> --out {path}`"
+        )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"{path} holds pickled Python objects that a weights-only load refuses to run ({str(err).splitlines()[0]}); "
+            "latent-mpc checkpoints contain only tensors and plain metadata. Only load files you trust, "
+            "and re-create this one with examples/pretrain.py"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as err:
+        raise ValueError(
+            f"{path} is truncated or corrupt and cannot be read as a checkpoint ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else 'no detail'}); re-create it with examples/pretrain.py"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != _MAGIC:
+        raise ValueError(f"{path} is not a latent-mpc checkpoint (no '{_MAGIC}' format tag)")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has checkpoint format {version!r}, this code reads up to {FORMAT_VERSION}; upgrade latent-mpc"
+        )
+    state, meta = payload["state"], payload["meta"]
+    if env is not None:
+        _check_space("observation", meta["observation_space"], env.observation_space)
+        _check_space("action", meta["action_space"], env.action_space)
+    return state, meta
+
+
+def build_from_checkpoint(state: dict[str, dict[str, torch.Tensor]], meta: dict[str, Any]) -> tuple[WorldModel, Critic]:
+    """Rebuild ``(WorldModel, Critic)`` in eval mode from :func:`load_checkpoint`'s output."""
+    wm_config = WorldModelConfig(**meta["world_model_config"])
+    critic_config = CriticConfig(**meta["critic_config"])
+    obs_dim = math.prod(meta["observation_space"]["shape"])
+    action_dim = math.prod(meta["action_space"]["shape"])
+    world_model = WorldModel(obs_dim, action_dim, wm_config)
+    critic = Critic(wm_config.latent_dim, critic_config)
+    try:
+        world_model.load_state_dict(state["world_model"])
+        critic.load_state_dict(state["critic"])
+    except (KeyError, RuntimeError) as err:
+        raise ValueError(f"checkpoint state does not match its configs: {str(err).splitlines()[0]}") from None
+    return world_model.eval(), critic.eval()

@@ -1,0 +1,233 @@
+"""Reward-free exploration data, collected with Gymnasium vector envs.
+
+The exploration policy never looks at rewards. In normalised action space it steers
+toward a random *waypoint action* that is held for a random number of steps (long
+holds drive far in one direction: to, along and over edges) and adds Ornstein-Uhlenbeck
+noise for temporally correlated wiggles. Each episode draws its own smoothness, noise
+level and hold time, so the data mixes calm driving, aggressive driving and jitter.
+
+Seeds: collection resets env ``i`` with seed ``TRAIN_SEED_OFFSET + 1000 * seed + i``
+(>= 1,000,000); evaluation and benchmarks use seeds below ``TRAIN_SEED_OFFSET``
+(e.g. 0..999 for held-out episodes), so train and test layouts never coincide.
+
+Autoreset: the vector env runs with ``AutoresetMode.SAME_STEP``; when sub-env ``i`` ends,
+the step returns the *reset* observation and the true last observation sits in
+``info["final_obs"][i]`` (its info in ``info["final_info"]``). :func:`collect` stores the
+true final observation as ``next_obs`` of the last transition (tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import gymnasium as gym
+import numpy as np
+
+from agent.buffer import ReplayBuffer, denormalize_action
+
+__all__ = ["TRAIN_SEED_OFFSET", "GUIDES", "cliff_car_goal_seeker", "ExplorationPolicy", "CollectStats", "collect", "make_env_fn"]
+
+TRAIN_SEED_OFFSET = 1_000_000
+"""Collection seeds start here; evaluation uses seeds below it."""
+
+EnvSpec = str | Callable[[], gym.Env]
+
+
+def make_env_fn(spec: EnvSpec, **kwargs) -> Callable[[], gym.Env]:
+    """A zero-argument env constructor from an env spec (see :func:`envs.make_env`) or a callable."""
+    if callable(spec):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"env spec must be a str (e.g. 'cliff-car', 'Pendulum-v1') or a callable, got {type(spec).__name__}")
+
+    def make() -> gym.Env:
+        try:
+            from envs import make_env
+        except ImportError:  # envs/ not importable: fall back to Gymnasium's registry
+            return gym.make(spec, **kwargs)
+        return make_env(spec, **kwargs)
+
+    return make
+
+
+@dataclass
+class CollectStats:
+    """What a collection run produced; ``falls`` counts episodes that ended in a fall."""
+
+    steps: int = 0
+    """Env transitions stored."""
+    episodes: int = 0
+    """Episodes that ended (terminated or truncated)."""
+    falls: int = 0
+    """Finished episodes whose last transition is a fall (``info['fell']``, else ``terminated``)."""
+    successes: int = 0
+    """Finished episodes with ``info['success']``."""
+    truncations: int = 0
+    """Finished episodes cut by the time limit."""
+    unfinished: int = 0
+    """Episodes still running when collection stopped (stored, not counted above)."""
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+Guide = Callable[[np.ndarray], np.ndarray]
+"""Optional heading prior: observations ``(N, O)`` -> normalised actions ``(N, A)``."""
+
+
+def cliff_car_goal_seeker(obs: np.ndarray) -> np.ndarray:
+    """Naive CliffCar heading prior: steer at the goal bearing, drive forward; ``(N, 18) -> (N, 2)``.
+
+    It ignores the edge, so on layouts whose start-goal line crosses the void it drives
+    straight over the cliff; elsewhere it reaches the goal. Both are data the world model
+    needs (falls near edges, goal reaches). It reads observations only, never rewards.
+    """
+    bearing = np.arctan2(obs[:, 5], obs[:, 4])
+    turn = np.clip(1.5 * bearing, -1.0, 1.0)
+    forward = np.clip(0.8 * np.cos(bearing), 0.0, 1.0) * np.clip(obs[:, 3] / 1.5, 0.4, 1.0)
+    return np.stack([forward, turn], axis=-1)
+
+
+GUIDES: dict[str, Guide] = {"cliff-car": cliff_car_goal_seeker, "cliffcar": cliff_car_goal_seeker,
+                            "CliffCar-v0": cliff_car_goal_seeker}
+"""Heading priors known for env specs (used for ``guide_fraction`` of the episodes)."""
+
+
+class ExplorationPolicy:
+    """Waypoint-following action with OU noise, per sub-env; actions ``(N, A)`` in ``[-1, 1]``.
+
+    With a ``guide``, a ``guide_fraction`` of the episodes follow the guide's action (plus
+    the same correlated noise, weaker) instead of random waypoints.
+    """
+
+    def __init__(self, num_envs: int, action_dim: int, rng: np.random.Generator,
+                 guide: Guide | None = None, guide_fraction: float = 0.0):
+        self.num_envs, self.action_dim, self.rng = num_envs, action_dim, rng
+        self.guide, self.guide_fraction = guide, guide_fraction if guide is not None else 0.0
+        self.guided = np.zeros(num_envs, bool)
+        self.drift = np.zeros((num_envs, action_dim))
+        self.action = np.zeros((num_envs, action_dim))
+        self.noise = np.zeros((num_envs, action_dim))
+        self.target = np.zeros((num_envs, action_dim))
+        self.hold_left = np.zeros(num_envs, np.int64)
+        self.smoothing = np.zeros(num_envs)  # fraction of the gap to the waypoint closed per step
+        self.noise_scale = np.zeros(num_envs)
+        self.mean_hold = np.zeros(num_envs)
+        for i in range(num_envs):
+            self.reset(i)
+
+    def reset(self, i: int) -> None:
+        """New episode for sub-env ``i``: draw its style."""
+        rng = self.rng
+        self.guided[i] = rng.random() < self.guide_fraction
+        self.drift[i] = rng.uniform(-0.7, 0.7, self.action_dim)  # per-episode habit: go far one way
+        self.smoothing[i] = rng.uniform(0.05, 0.5)
+        self.noise_scale[i] = rng.choice([0.05, 0.1, 0.2] if self.guided[i] else [0.05, 0.2, 0.5])
+        self.mean_hold[i] = rng.choice([5.0, 20.0, 60.0])
+        self.action[i] = rng.uniform(-0.3, 0.3, self.action_dim)
+        self.noise[i] = 0.0
+        self.hold_left[i] = 0
+
+    def __call__(self, obs: np.ndarray | None = None) -> np.ndarray:
+        """Next actions ``(N, A)``; ``obs (N, O)`` is only read by the guide."""
+        rng = self.rng
+        for i in np.flatnonzero(self.hold_left <= 0):
+            # Waypoints around the episode's drift, often saturated: full throttle/steer is
+            # where edges get met.
+            self.target[i] = np.clip(self.drift[i] + rng.uniform(-1.0, 1.0, self.action_dim), -1, 1)
+            self.hold_left[i] = 1 + rng.geometric(1.0 / self.mean_hold[i])
+        self.hold_left -= 1
+        self.noise += -0.15 * self.noise + self.noise_scale[:, None] * rng.standard_normal(self.noise.shape)
+        target = self.target
+        if self.guided.any() and obs is not None:
+            target = np.where(self.guided[:, None], self.guide(obs), self.target)
+        self.action += self.smoothing[:, None] * (target - self.action)
+        return np.clip(self.action + self.noise, -1.0, 1.0)
+
+
+def _final_flag(final_info: dict, key: str, i: int) -> bool | None:
+    """``final_info[key][i]`` when the sub-env reported it at its last step, else None."""
+    if key in final_info and final_info.get(f"_{key}", np.ones(i + 1, bool))[i]:
+        return bool(final_info[key][i])
+    return None
+
+
+def collect(
+    env: EnvSpec,
+    num_steps: int,
+    seed: int = 0,
+    num_envs: int = 4,
+    buffer: ReplayBuffer | None = None,
+    seed_offset: int = TRAIN_SEED_OFFSET,
+    progress: bool = False,
+    guide: Guide | None = None,
+    guide_fraction: float = 0.0,
+) -> tuple[ReplayBuffer, CollectStats]:
+    """Run the exploration policy for ``num_steps`` transitions in ``num_envs`` parallel envs.
+
+    ``env`` is an env spec for :func:`envs.make_env` or a zero-argument constructor.
+    Sub-env ``i`` is reset with seed ``seed_offset + 1000 * seed + i``; pass a seed offset
+    below ``TRAIN_SEED_OFFSET`` for held-out data. ``guide`` (see :class:`ExplorationPolicy`)
+    drives ``guide_fraction`` of the episodes. Completed episodes are added to the
+    buffer as they finish, then any unfinished ones. Returns ``(buffer, stats)``.
+    """
+    if num_steps < 1 or not 1 <= num_envs <= 1000:
+        raise ValueError(f"need num_steps >= 1 and 1 <= num_envs <= 1000, got {num_steps} and {num_envs}")
+    env_fn = make_env_fn(env)
+    vec = gym.vector.SyncVectorEnv([env_fn for _ in range(num_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    try:
+        act_space = vec.single_action_space
+        obs_space = vec.single_observation_space
+        if not isinstance(act_space, gym.spaces.Box) or not isinstance(obs_space, gym.spaces.Box):
+            raise TypeError(f"collect needs Box observation and action spaces, got {obs_space} and {act_space}")
+        obs_dim, action_dim = int(np.prod(obs_space.shape)), int(np.prod(act_space.shape))
+        if buffer is None:
+            buffer = ReplayBuffer(obs_dim, action_dim, capacity=num_steps + num_envs)
+        policy = ExplorationPolicy(num_envs, action_dim, np.random.default_rng([seed, 12345]), guide, guide_fraction)
+        stats = CollectStats()
+        keys = ("obs", "action", "cost", "next_obs", "terminated", "truncated", "fell")
+        running = [{k: [] for k in keys} for _ in range(num_envs)]
+        obs, _ = vec.reset(seed=[seed_offset + 1000 * seed + i for i in range(num_envs)])
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=num_steps, desc="collect", unit="step")
+        while stats.steps < num_steps:
+            action = policy(obs)  # (N, A) normalised
+            env_action = denormalize_action(action, act_space)
+            next_obs, reward, terminated, truncated, info = vec.step(env_action)
+            final_info = info.get("final_info", {})
+            for i in range(num_envs):
+                done = bool(terminated[i] or truncated[i])
+                true_next = info["final_obs"][i] if done else next_obs[i]
+                fell = False
+                if terminated[i]:
+                    reported = _final_flag(final_info, "fell", i)
+                    fell = True if reported is None else reported
+                episode = running[i]
+                for key, value in zip(keys, (obs[i], action[i], -float(reward[i]), true_next,
+                                             bool(terminated[i]), bool(truncated[i]), fell), strict=True):
+                    episode[key].append(value)
+                if done:
+                    buffer.add_episode({k: np.asarray(v) for k, v in episode.items()})
+                    running[i] = {k: [] for k in keys}
+                    stats.episodes += 1
+                    stats.falls += int(fell)
+                    stats.truncations += int(truncated[i] and not terminated[i])
+                    stats.successes += int(bool(_final_flag(final_info, "success", i)))
+                    policy.reset(i)
+            obs = next_obs
+            stats.steps += num_envs
+            if bar is not None:
+                bar.update(num_envs)
+        for episode in running:
+            if episode["obs"]:
+                buffer.add_episode({k: np.asarray(v) for k, v in episode.items()})
+                stats.unfinished += 1
+        if bar is not None:
+            bar.close()
+        return buffer, stats
+    finally:
+        vec.close()

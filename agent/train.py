@@ -1,0 +1,177 @@
+"""One gradient step on the world model and the critic from a batch of windows.
+
+Used by pretraining and by the MPC agent's online learning. A batch is the dict returned
+by :meth:`agent.buffer.ReplayBuffer.sample`: ``obs (B, H+1, O)``, ``action (B, H, A)``,
+``cost, terminated, fell, mask (B, H)``.
+
+World-model loss (weights in :class:`~agent.world_model.WorldModelConfig`), with
+``z_0 = encode(obs_0)``, ``z_{t+1} = next(z_t, a_t)`` and ``zbar_t = target_encode(obs_t)``:
+
+- latent: ``sum_t rho^t mean ||z_{t+1} - zbar_{t+1}||^2 / Z`` over valid steps (JEPA);
+- VICReg variance + covariance on the online encodings of all window observations and on
+  the predictions (the collapse guard of a stop-gradient/EMA target);
+- cost: MSE of ``cost(z_t, a_t)`` on valid non-fall transitions;
+- terminal: BCE of ``terminal(z_t, a_t)`` against ``fell`` on valid transitions.
+
+Critic loss: MSE (in units of ``value_scale``) to TD(lambda) targets built from real costs
+and the target critic at target-encoder latents, on detached online encodings and,
+weighted by ``imagined_coef``, on the detached imagined latents.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from agent.critic import Critic, CriticConfig
+from agent.math import ema_update, lambda_returns, masked_mean, vicreg_covariance, vicreg_variance
+from agent.world_model import WorldModel, WorldModelConfig
+
+__all__ = ["Trainer", "check_batch"]
+
+_REQUIRED = ("obs", "action", "cost", "terminated", "fell", "mask")
+
+
+def check_batch(batch: dict[str, torch.Tensor], step: int | None = None) -> None:
+    """Raise ``FloatingPointError`` naming the field and position of the first NaN/inf entry."""
+    missing = [k for k in _REQUIRED if k not in batch]
+    if missing:
+        raise ValueError(f"training batch lacks fields {missing}; expected ReplayBuffer.sample output with {list(_REQUIRED)}")
+    for name in _REQUIRED:
+        tensor = batch[name]
+        bad = ~torch.isfinite(tensor)
+        if bad.any():
+            where = tuple(int(i) for i in bad.nonzero()[0])
+            at = f" in update {step}" if step is not None else ""
+            raise FloatingPointError(
+                f"non-finite value {tensor[where].item()} in batch field '{name}' at index {where}{at} "
+                f"(shape {tuple(tensor.shape)}); training stopped before the gradient step so no "
+                "weights were changed; check the env's observations/rewards for NaN/inf"
+            )
+
+
+class Trainer:
+    """Owns the optimisers; :meth:`update` does one step on both networks plus EMA/target updates."""
+
+    def __init__(
+        self,
+        world_model: WorldModel,
+        critic: Critic,
+        wm_config: WorldModelConfig | None = None,
+        critic_config: CriticConfig | None = None,
+        seed: int = 0,
+    ):
+        self.world_model, self.critic = world_model, critic
+        self.wm_config = wm_config or world_model.config
+        self.critic_config = critic_config or critic.config
+        online_wm = [p for name, p in world_model.named_parameters() if not name.startswith("target_")]
+        self.wm_optim = torch.optim.Adam(online_wm, lr=self.wm_config.lr)
+        self.critic_optim = torch.optim.Adam(critic.heads.parameters(), lr=self.critic_config.lr)
+        self.rng = np.random.default_rng(seed)
+        self.num_updates = 0
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One gradient step on world model and critic; returns a flat dict of scalars."""
+        check_batch(batch, self.num_updates)
+        device = self.world_model.obs_mean.device
+        batch = {k: v.to(device) for k, v in batch.items()}
+        wm, cfg, ccfg = self.world_model, self.wm_config, self.critic_config
+        obs, action, mask = batch["obs"], batch["action"], batch["mask"]  # (B,H+1,O) (B,H,A) (B,H)
+        cost, terminated, fell = batch["cost"], batch["terminated"], batch["fell"]
+        horizon = action.shape[1]
+        wm.train()
+
+        # ---- world model: JEPA rollout against EMA target encodings
+        with torch.no_grad():
+            target_z = wm.encode_target(obs)  # (B, H+1, Z)
+        online_z = wm.encode(obs)  # (B, H+1, Z), for VICReg and the critic
+        z = online_z[:, 0]
+        weights = cfg.rho ** torch.arange(horizon, dtype=obs.dtype, device=device)  # (H,)
+        step_weight = weights[None, :] * mask  # (B, H)
+        latents, cost_pred, term_logit = [z], [], []
+        for t in range(horizon):
+            cost_pred.append(wm.cost(z, action[:, t]))
+            term_logit.append(wm.terminal_logit(z, action[:, t]))
+            z = wm.next(z, action[:, t])
+            latents.append(z)
+        predicted = torch.stack(latents[1:], dim=1)  # (B, H, Z)
+        cost_pred, term_logit = torch.stack(cost_pred, 1), torch.stack(term_logit, 1)  # (B, H)
+
+        latent_err = (predicted - target_z[:, 1:]).pow(2).mean(-1)  # (B, H)
+        loss_latent = masked_mean(latent_err, step_weight) * weights.numel() / weights.sum()
+        valid_obs = torch.cat([torch.ones_like(mask[:, :1]), mask], 1).bool()  # (B, H+1)
+        encodings = online_z[valid_obs]  # (N, Z)
+        predictions = predicted[mask.bool()]
+        loss_var = vicreg_variance(encodings) + vicreg_variance(predictions)
+        loss_cov = vicreg_covariance(encodings) + vicreg_covariance(predictions)
+        non_fall = step_weight * (1 - fell)
+        loss_cost = masked_mean((cost_pred - cost).pow(2), non_fall) * weights.numel() / weights.sum()
+        bce = F.binary_cross_entropy_with_logits(
+            term_logit, fell, reduction="none", pos_weight=torch.tensor(cfg.terminal_pos_weight, device=device)
+        )
+        loss_terminal = masked_mean(bce, step_weight) * weights.numel() / weights.sum()
+        wm_loss = (
+            cfg.latent_coef * loss_latent
+            + cfg.vicreg_var_coef * loss_var
+            + cfg.vicreg_cov_coef * loss_cov
+            + cfg.cost_coef * loss_cost
+            + cfg.terminal_coef * loss_terminal
+        )
+
+        # ---- critic: TD(lambda) targets through the target network
+        critic = self.critic
+        with torch.no_grad():
+            next_value = critic.target_value(target_z[:, 1:])  # (B, H)
+            returns = lambda_returns(cost, next_value, terminated, mask, ccfg.gamma, ccfg.lam)  # (B, H)
+        scale = critic.value_scale
+        value_real = critic.value(online_z[:, :-1].detach())  # (B, H, K)
+        value_imag = critic.value(torch.stack(latents[:-1], 1).detach())  # (B, H, K)
+        sq_real = ((value_real - returns[..., None]) / scale).pow(2).mean(-1)
+        sq_imag = ((value_imag - returns[..., None]) / scale).pow(2).mean(-1)
+        critic_loss = masked_mean(sq_real, mask) + ccfg.imagined_coef * masked_mean(sq_imag, mask)
+
+        losses = {
+            "latent": loss_latent, "vicreg_var": loss_var, "vicreg_cov": loss_cov,
+            "cost": loss_cost, "terminal": loss_terminal, "world_model": wm_loss, "critic": critic_loss,
+        }
+        for name, value in losses.items():
+            if not torch.isfinite(value):
+                raise FloatingPointError(
+                    f"loss '{name}' is {value.item()} in update {self.num_updates}; training stopped "
+                    "before the gradient step so no weights were changed (try a lower lr)"
+                )
+
+        self.wm_optim.zero_grad(set_to_none=True)
+        self.critic_optim.zero_grad(set_to_none=True)
+        (wm_loss + critic_loss).backward()
+        wm_grad = torch.nn.utils.clip_grad_norm_(self.wm_optim.param_groups[0]["params"], cfg.grad_clip)
+        critic_grad = torch.nn.utils.clip_grad_norm_(self.critic_optim.param_groups[0]["params"], ccfg.grad_clip)
+        if not (torch.isfinite(wm_grad) and torch.isfinite(critic_grad)):
+            raise FloatingPointError(
+                f"non-finite gradient norm in update {self.num_updates} (world model {wm_grad.item()}, "
+                f"critic {critic_grad.item()}); no weights were changed"
+            )
+        self.wm_optim.step()
+        self.critic_optim.step()
+        ema_update(wm.target_encoder, wm.encoder, cfg.ema_tau)
+        ema_update(critic.target_heads, critic.heads, ccfg.tau)
+        self.num_updates += 1
+
+        with torch.no_grad():
+            latent_std = encodings.std(0)
+            target_var = target_z[:, 1:][mask.bool()].var(0).mean()
+            last = mask[:, -1].bool()
+            rel_err_h = latent_err[:, -1][last].mean() / target_var if last.any() else torch.tensor(float("nan"))
+        out = {f"losses/{k}": float(v.detach()) for k, v in losses.items()}
+        out.update({
+            "charts/latent_std": float(latent_std.min()),
+            "charts/latent_std_mean": float(latent_std.mean()),
+            "charts/rel_latent_error_final": float(rel_err_h),
+            "charts/value_mean": float(value_real.detach().mean()),
+            "charts/return_mean": float(masked_mean(returns, mask)),
+            "charts/fall_prob_mean": float(masked_mean(torch.sigmoid(term_logit.detach()), mask)),
+            "charts/grad_norm_world_model": float(wm_grad),
+            "charts/grad_norm_critic": float(critic_grad),
+        })
+        return out

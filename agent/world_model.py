@@ -1,0 +1,165 @@
+"""Self-supervised latent world model: JEPA prediction with VICReg regularisation.
+
+One method per head, batched over leading dimensions, in the spirit of TD-MPC2
+(``tdmpc2/common/world_model.py``):
+
+- ``encode(obs (B, O)) -> z (B, Z)`` — normalises observations inside;
+- ``next(z (B, Z), a (B, A)) -> z' (B, Z)`` — residual MLP;
+- ``cost(z, a) -> (B,)`` — expected per-step cost of a *non-fall* transition;
+- ``terminal(z, a) -> (B,)`` — probability that the transition is a fall.
+
+Training (see :class:`agent.train.Trainer`): the online encoder encodes ``obs_0``, the
+predictor rolls out ``H`` steps with the true actions, and each prediction is regressed
+onto an EMA target encoder's (stop-gradient) encoding of the true next observation
+(JEPA, Assran et al. 2023; LeCun 2022). VICReg variance and covariance terms (Bardes et
+al. 2022) on the encodings and predictions keep the latent from collapsing. No decoder.
+
+The planner's objective combines the heads as
+``J = sum_t gamma^t alive_t [(1 - p_t) cost_t + p_t fall_cost] + gamma^H alive_H V(z_H)``
+with ``alive_{t+1} = alive_t (1 - p_t)``; ``fall_cost`` is a buffer estimated from data.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from agent.layers import mlp
+
+__all__ = ["WorldModelConfig", "WorldModel"]
+
+
+@dataclass
+class WorldModelConfig:
+    """Architecture and training hyper-parameters of the world model."""
+
+    latent_dim: int = 64
+    """Size Z of the latent state."""
+    hidden_dim: int = 128
+    """Width of every hidden layer (128: pretraining fits 10 CPU minutes and planning stays fast)."""
+    num_hidden: int = 2
+    """Hidden layers per network (encoder, dynamics, heads)."""
+    horizon: int = 15
+    """Length H of the latent rollouts used in training (match the planning horizon)."""
+    rho: float = 0.9
+    """Per-step weight rho^t of the prediction, cost and terminal losses along the rollout."""
+    latent_coef: float = 1.0
+    """Weight of the JEPA latent prediction loss."""
+    vicreg_var_coef: float = 1.0
+    """Weight of the VICReg variance hinge (per-dimension std >= 1)."""
+    vicreg_cov_coef: float = 0.04
+    """Weight of the VICReg covariance term (decorrelated latent dimensions)."""
+    cost_coef: float = 1.0
+    """Weight of the cost-head regression (on non-fall transitions)."""
+    terminal_coef: float = 1.0
+    """Weight of the fall-head binary cross-entropy."""
+    terminal_pos_weight: float = 1.0
+    """BCE weight of fall transitions; 1 keeps probabilities calibrated for the planner."""
+    ema_tau: float = 0.01
+    """Step size of the EMA target encoder update."""
+    lr: float = 3e-4
+    """Adam learning rate."""
+    grad_clip: float = 10.0
+    """Gradient-norm clip of each update."""
+
+
+class WorldModel(nn.Module):
+    """Encoder, latent dynamics, cost head and fall head; see the module docstring."""
+
+    def __init__(self, obs_dim: int, action_dim: int, config: WorldModelConfig | None = None):
+        super().__init__()
+        config = config or WorldModelConfig()
+        self.obs_dim, self.action_dim, self.config = int(obs_dim), int(action_dim), config
+        z, h, n = config.latent_dim, config.hidden_dim, config.num_hidden
+        self.encoder = mlp(obs_dim, h, z, n)
+        self.dynamics = mlp(z + action_dim, h, z, n, zero_last=True)
+        self.cost_head = mlp(z + action_dim, h, 1, n, zero_last=True)
+        self.terminal_head = mlp(z + action_dim, h, 1, n)
+        self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
+        # Fall transitions start unlikely (sigmoid(-5) ~ 0.007) rather than at 0.5.
+        nn.init.constant_(self.terminal_head[-1].bias, -5.0)
+        nn.init.zeros_(self.terminal_head[-1].weight)
+        self.register_buffer("obs_mean", torch.zeros(obs_dim))
+        self.register_buffer("obs_std", torch.ones(obs_dim))
+        self.register_buffer("fall_cost", torch.zeros(()))
+        self.register_buffer("normalizer_set", torch.zeros((), dtype=torch.bool))
+
+    @property
+    def normalizer_ready(self) -> bool:
+        """Whether :meth:`set_normalizer` has been called (saved in the state dict)."""
+        return bool(self.normalizer_set)
+
+    # ------------------------------------------------------------------ statistics
+    def set_normalizer(self, obs: np.ndarray | torch.Tensor) -> None:
+        """Set ``obs_mean``/``obs_std`` from observations ``(N, O)`` (std floored at 1e-3)."""
+        obs = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(-1, self.obs_dim)
+        if obs.shape[0] == 0 or not torch.isfinite(obs).all():
+            raise ValueError("set_normalizer needs a non-empty, finite (N, O) observation array")
+        self.obs_mean.copy_(obs.mean(0))
+        self.obs_std.copy_(obs.std(0, unbiased=False).clamp_min(1e-3))
+        self.normalizer_set.fill_(True)
+
+    def set_fall_cost(self, cost: np.ndarray, fell: np.ndarray) -> None:
+        """``fall_cost`` = mean cost of transitions labelled ``fell`` (0 when there are none)."""
+        cost, fell = np.asarray(cost, np.float64), np.asarray(fell, bool)
+        self.fall_cost.fill_(float(cost[fell].mean()) if fell.any() else 0.0)
+
+    # ------------------------------------------------------------------ heads
+    def _normalize(self, obs: torch.Tensor) -> torch.Tensor:
+        return (obs - self.obs_mean) / self.obs_std
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        """Online encoder: ``obs (..., O) -> z (..., Z)``."""
+        return self.encoder(self._normalize(obs))
+
+    @torch.no_grad()
+    def encode_target(self, obs: torch.Tensor) -> torch.Tensor:
+        """EMA target encoder (no gradient): ``obs (..., O) -> z (..., Z)``."""
+        return self.target_encoder(self._normalize(obs))
+
+    def next(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Latent dynamics ``z (..., Z), a (..., A) in [-1, 1] -> z' (..., Z)`` (residual)."""
+        return z + self.dynamics(torch.cat([z, a], dim=-1))
+
+    def cost(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Expected cost of a non-fall transition: ``(..., Z), (..., A) -> (...)``."""
+        return self.cost_head(torch.cat([z, a], dim=-1)).squeeze(-1)
+
+    def terminal_logit(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Logit of the fall probability: ``(..., Z), (..., A) -> (...)``."""
+        return self.terminal_head(torch.cat([z, a], dim=-1)).squeeze(-1)
+
+    def terminal(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Probability that the transition is a fall: ``(..., Z), (..., A) -> (...)``."""
+        return torch.sigmoid(self.terminal_logit(z, a))
+
+    def rollout(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Imagined latents ``z (B, Z), actions (B, H, A) -> (B, H+1, Z)`` (index 0 is ``z``)."""
+        latents = [z]
+        for t in range(actions.shape[1]):
+            latents.append(self.next(latents[-1], actions[:, t]))
+        return torch.stack(latents, dim=1)
+
+    def expected_cost(
+        self, z: torch.Tensor, actions: torch.Tensor, gamma: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Fall-aware discounted cost of ``actions (B, H, A)`` from ``z (B, Z)``.
+
+        Returns ``(J (B,), z_H (B, Z), alive_H (B,))`` where ``J`` excludes the terminal value:
+        the caller adds ``gamma^H alive_H V(z_H)``.
+        """
+        alive = torch.ones(z.shape[0], dtype=z.dtype, device=z.device)
+        total = torch.zeros_like(alive)
+        discount = 1.0
+        for t in range(actions.shape[1]):
+            a = actions[:, t]
+            p = self.terminal(z, a)
+            total = total + discount * alive * ((1 - p) * self.cost(z, a) + p * self.fall_cost)
+            alive = alive * (1 - p)
+            z = self.next(z, a)
+            discount *= gamma
+        return total, z, alive
