@@ -77,6 +77,9 @@ def _make_from_factory(spec: str, kwargs: dict[str, Any]) -> gym.Env:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
+        missing = error.name or ""
+        if module_name != missing and not module_name.startswith(missing + "."):
+            raise  # the user's module was found but one of its own imports is missing
         raise ImportError(
             f"make_env({spec!r}): cannot import module {module_name!r} ({error}). Run from the "
             "directory that holds it or add that directory to PYTHONPATH."

@@ -100,8 +100,12 @@ def _yaw_from_quat(q: np.ndarray) -> float:
 
 
 def _check_weight(name: str, value: Any, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise TypeError(f"CliffCarEnv: {name} must be a finite float, got {value!r}.")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(
+            f"CliffCarEnv: {name} must be a float, got {type(value).__name__} {value!r}."
+        )
+    if not math.isfinite(value):
+        raise ValueError(f"CliffCarEnv: {name} must be finite, got {value}.")
     if value < minimum:
         raise ValueError(f"CliffCarEnv: {name} must be >= {minimum}, got {value}.")
     return float(value)
@@ -124,7 +128,7 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
     | Num | Action  | Meaning at +1                                     |
     |-----|---------|---------------------------------------------------|
     | 0   | forward | both wheels forward at 20 rad/s (2 m/s)           |
-    | 1   | turn    | wheels 6 rad/s apart each way: turn left (~3 rad/s in place) |
+    | 1   | turn    | right wheel +6 rad/s, left -6 rad/s on top: turn left (~3 rad/s in place) |
 
     Each is the target of a velocity servo with limited force, so the car accelerates
     over about a second. Actions outside [-1, 1] are clipped (not an error); an action with

@@ -335,6 +335,7 @@ def test_rollout_costs_match_stepping_and_leave_the_state_unchanged():
 
     costs = environment.rollout_costs(actions)
     assert costs.shape == (3,)
+    np.testing.assert_array_equal(environment.rollout_costs(actions, n_threads=2), costs)
     np.testing.assert_array_equal(environment.data.qpos, qpos)
     np.testing.assert_array_equal(environment.data.qvel, qvel)
     np.testing.assert_array_equal(environment._get_obs(), obs_before)
@@ -408,6 +409,13 @@ def test_make_env_resolves_a_user_factory_from_a_module(tmp_path, monkeypatch):
         envs.make_env("my_user_envs:not_an_env")
     with pytest.raises(AttributeError, match="no attribute"):
         envs.make_env("my_user_envs:Missing")
+
+
+def test_make_env_reports_a_missing_dependency_of_a_user_module_as_such(tmp_path, monkeypatch):
+    (tmp_path / "needs_dep.py").write_text("import surely_not_installed_dep\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match="surely_not_installed_dep"):
+        envs.make_env("needs_dep:Env")
 
 
 def test_make_env_imports_a_module_from_the_current_directory(tmp_path, monkeypatch):
