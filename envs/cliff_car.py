@@ -389,6 +389,8 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
         Returns:
             `(N,)` float64 total cost per sequence (lower is better).
         """
+        if self._layout is None:
+            raise RuntimeError("rollout_costs: call reset() first.")
         actions = np.asarray(actions, dtype=np.float64)
         if (
             actions.ndim != 3
