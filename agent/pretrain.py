@@ -23,7 +23,7 @@ import torch
 
 from agent.buffer import ReplayBuffer
 from agent.checkpoint import make_meta, save_checkpoint
-from agent.collect import collect, make_env_fn
+from agent.collect import GUIDES, collect, make_env_fn
 from agent.critic import Critic, CriticConfig
 from agent.train import Trainer
 from agent.world_model import WorldModel, WorldModelConfig
@@ -43,6 +43,8 @@ class PretrainConfig:
     """Env transitions of exploration data."""
     num_envs: int = 8
     """Parallel envs (Gymnasium SyncVectorEnv) during collection."""
+    guide_fraction: float = 0.3
+    """Share of exploration episodes steered by the env's heading prior (agent.collect.GUIDES; envs without one: none)."""
     updates: int = 5_000
     """Gradient updates of world model and critic."""
     batch_size: int = 256
@@ -133,7 +135,9 @@ def pretrain(env_spec: str | None = None, config: PretrainConfig | None = None, 
     torch.manual_seed(config.seed)
     start = time.perf_counter()
 
-    buffer, collect_stats = collect(spec, config.collect_steps, seed=config.seed, num_envs=config.num_envs, progress=progress)
+    guide = GUIDES.get(spec) if isinstance(spec, str) else None
+    buffer, collect_stats = collect(spec, config.collect_steps, seed=config.seed, num_envs=config.num_envs,
+                                    progress=progress, guide=guide, guide_fraction=config.guide_fraction)
     collect_seconds = time.perf_counter() - start
     probe = make_env_fn(spec)()
     observation_space, action_space = probe.observation_space, probe.action_space

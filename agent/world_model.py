@@ -30,7 +30,7 @@ from torch import nn
 
 from agent.layers import mlp
 
-__all__ = ["WorldModelConfig", "WorldModel"]
+__all__ = ["WorldModelConfig", "WorldModel", "latent_prediction_error"]
 
 
 @dataclass
@@ -163,3 +163,26 @@ class WorldModel(nn.Module):
             z = self.next(z, a)
             discount *= gamma
         return total, z, alive
+
+
+@torch.no_grad()
+def latent_prediction_error(world_model: WorldModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Relative multi-step latent error per horizon, ``(H,)``.
+
+    Rolls the predictor from ``encode(obs_0)`` with the true actions and compares step ``h``
+    with the target encoder's encoding of ``obs_h``: ``mean ||z_h - zbar_h||^2 /
+    sum_d Var(zbar_h)``, over windows whose step ``h`` is real (``mask``). 0 is perfect; a
+    predictor that outputs the mean target latent scores 1.
+    """
+    obs, action, mask = batch["obs"], batch["action"], batch["mask"]  # (B,H+1,O) (B,H,A) (B,H)
+    predicted = world_model.rollout(world_model.encode(obs[:, 0]), action)[:, 1:]  # (B, H, Z)
+    target = world_model.encode_target(obs[:, 1:])  # (B, H, Z)
+    errors = []
+    for h in range(action.shape[1]):
+        valid = mask[:, h].bool()
+        if valid.sum() < 2:
+            errors.append(torch.tensor(float("nan")))
+            continue
+        sq = (predicted[valid, h] - target[valid, h]).pow(2).sum(-1).mean()
+        errors.append(sq / target[valid, h].var(0).sum().clamp_min(1e-12))
+    return torch.stack(errors)
