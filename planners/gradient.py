@@ -1,0 +1,231 @@
+"""Gradient-based trajectory optimisation: projected Adam on N candidate sequences at once.
+
+All N candidates live in one (N, H, A) tensor; each iteration makes one batched objective
+call, one backward pass and a hand-written Adam step (a handful of tensor ops, no
+``torch.optim`` object), then projects back into the action box. Per-candidate gradient
+clipping keeps one exploding rollout from wrecking its Adam moments; candidates whose cost
+is NaN/inf are discarded and re-seeded near the best one.
+
+References: Adam (Kingma & Ba, 2015); gradient-based MPC through learned models as in
+Srinivas et al., "Universal Planning Networks" (2018) and Bharadhwaj et al., "Model-Predictive
+Control via Cross-Entropy and Gradient-Based Optimization" (2020).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from planners.base import ArrayLike, Objective, Planner, raise_all_non_finite
+
+
+class GradientPlanner(Planner):
+    """Minimise a differentiable objective by projected Adam over N parallel candidates.
+
+    Candidates are seeded from the warm start ``init`` (kept as is, plus Gaussian
+    perturbations of it) and from uniform random restarts inside the box; without ``init``
+    the box centre takes the warm start's place. Every iteration evaluates all N, keeps the
+    best sequence ever evaluated, and stops early once the best cost has improved by less
+    than ``tolerance`` (relative) over ``patience`` iterations.
+
+    The defaults are the *thorough* preset, which solves the test problems (LQR to within
+    1 %, pendulum swing-up) without tuning. For a control loop that replans every step from a
+    shifted warm start, use :meth:`fast` (8 candidates, <= 20 iterations).
+
+    Args:
+        horizon, action_low, action_high, num_samples, iterations, seed, device, dtype:
+            see :class:`planners.base.Planner`. ``num_samples`` is the number of candidates
+            optimised in parallel.
+        lr: Adam step size as a fraction of the action half-range ``(high - low) / 2``.
+        lr_decay: per-iteration multiplicative decay of the step size (1.0: constant); a slow
+            decay lets Adam settle into narrow valleys instead of hovering around them.
+        betas: Adam's moment decay rates.
+        grad_clip: maximum gradient norm per candidate (over its (H, A) entries) per step;
+            ``None`` disables clipping.
+        init_noise: std of the perturbations of the warm start, as a fraction of the
+            half-range.
+        random_fraction: fraction of candidates (besides the warm start itself) drawn
+            uniformly in the box as random restarts; the rest perturb the warm start.
+        patience: iterations without enough improvement (a plateau) before the step size is
+            cut by ``cut_factor``; after ``max_cuts`` cuts, the next plateau stops the search
+            early. ``None`` always runs ``iterations`` (no cuts, no early stop).
+        tolerance: relative improvement of the best cost that counts as progress.
+        max_cuts: step-size cuts on plateaus before a plateau ends the search.
+        cut_factor: factor applied to the step size at each cut.
+    """
+
+    name = "gradient"
+    FAST_PRESET: dict[str, Any] = {"num_samples": 8, "iterations": 20, "lr": 0.1, "lr_decay": 0.97,
+                                    "patience": 5, "tolerance": 1e-3}
+
+    def __init__(
+        self,
+        horizon: int,
+        action_low: ArrayLike,
+        action_high: ArrayLike,
+        *,
+        num_samples: int = 16,
+        iterations: int = 400,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype = torch.float32,
+        lr: float = 0.1,
+        lr_decay: float = 0.99,
+        betas: tuple[float, float] = (0.9, 0.999),
+        grad_clip: float | None = 10.0,
+        init_noise: float = 0.3,
+        random_fraction: float = 0.5,
+        patience: int | None = 15,
+        tolerance: float = 1e-5,
+        max_cuts: int = 3,
+        cut_factor: float = 0.3,
+    ) -> None:
+        super().__init__(horizon, action_low, action_high, num_samples=num_samples,
+                         iterations=iterations, seed=seed, device=device, dtype=dtype)
+        if not lr > 0 or not 0 < lr_decay <= 1:
+            raise ValueError(f"need lr > 0 and 0 < lr_decay <= 1, got lr={lr}, lr_decay={lr_decay}")
+        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"betas must lie in [0, 1), got {betas}")
+        if grad_clip is not None and not grad_clip > 0:
+            raise ValueError(f"grad_clip must be > 0 or None, got {grad_clip}")
+        if not 0 <= random_fraction <= 1 or init_noise < 0:
+            raise ValueError(f"need 0 <= random_fraction <= 1 and init_noise >= 0, got "
+                             f"{random_fraction}, {init_noise}")
+        if patience is not None and patience < 1:
+            raise ValueError(f"patience must be >= 1 or None, got {patience}")
+        if max_cuts < 0 or not 0 < cut_factor < 1:
+            raise ValueError(f"need max_cuts >= 0 and 0 < cut_factor < 1, got {max_cuts}, {cut_factor}")
+        self.lr = float(lr)
+        self.lr_decay = float(lr_decay)
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.grad_clip = grad_clip
+        self.init_noise = float(init_noise)
+        self.random_fraction = float(random_fraction)
+        self.patience = patience
+        self.tolerance = float(tolerance)
+        self.max_cuts = int(max_cuts)
+        self.cut_factor = float(cut_factor)
+        self._step_scale = self.lr * self.action_half_range  # (A,) absolute step size
+
+    @classmethod
+    def fast(cls, horizon: int, action_low: ArrayLike, action_high: ArrayLike,
+             **overrides: Any) -> GradientPlanner:
+        """The cheap preset for replanning every control step from a shifted warm start."""
+        return cls(horizon, action_low, action_high, **{**cls.FAST_PRESET, **overrides})
+
+    # ------------------------------------------------------------------ search
+    def initial_candidates(self, init: Tensor | None, n: int) -> Tensor:
+        """(n, H, A) starting points: warm start, perturbations of it, uniform restarts."""
+        warm = self.action_mid.expand(self.horizon, self.action_dim) if init is None else init
+        n_random = round((n - 1) * self.random_fraction)
+        n_perturbed = n - 1 - n_random
+        parts = [warm[None]]
+        if n_perturbed:
+            noise = self.randn(n_perturbed) * (self.init_noise * self.action_half_range)
+            parts.append(self.clip(warm + noise))
+        if n_random:
+            parts.append(self.uniform(n_random))
+        return torch.cat(parts).contiguous()
+
+    def _search(self, objective: Objective, init: Tensor | None) -> tuple[Tensor, float, int, int]:
+        candidates = self.initial_candidates(init, self.num_samples)  # (N, H, A)
+        actions, cost, iterations, evaluations = self.optimise(objective, candidates, self.iterations)
+        if not math.isfinite(cost):
+            raise_all_non_finite(self, evaluations)
+        return actions, cost, iterations, evaluations
+
+    def optimise(self, objective: Objective, candidates: Tensor,
+                 iterations: int) -> tuple[Tensor, float, int, int]:
+        """Run projected Adam from ``candidates`` (N, H, A) for at most ``iterations`` steps.
+
+        Returns (best actions (H, A), best cost (inf if none was finite), iterations run,
+        evaluations). Also used by the hybrid planner to refine sampled candidates.
+        """
+        beta1, beta2 = self.betas
+        x = candidates.detach().clone()  # (N, H, A) current iterates
+        m = torch.zeros_like(x)  # Adam first moment
+        v = torch.zeros_like(x)  # Adam second moment
+        n = x.shape[0]
+        best_cost = math.inf
+        best_actions = x[0].clone()  # (H, A)
+        reference_cost = math.inf  # best cost `patience` checks ago, for early stopping
+        since_progress = 0
+        cuts = 0  # step-size cuts made on plateaus so far
+        lr_factor = 1.0
+        step_scale = self._step_scale
+        low, high = self.action_low, self.action_high
+        iteration = 0
+        for iteration in range(1, iterations + 1):  # noqa: B007 - `iteration` is reported
+            x.requires_grad_(True)
+            with torch.enable_grad():
+                costs = self.evaluate(objective, x)
+                if not costs.requires_grad:
+                    raise ValueError(
+                        "GradientPlanner needs an objective differentiable w.r.t. the actions, but its "
+                        "output does not require grad (computed under torch.no_grad or detached?). "
+                        "Use CEMPlanner or MPPIPlanner for non-differentiable objectives."
+                    )
+                (grad,) = torch.autograd.grad(costs.sum(), x)
+            x = x.detach()
+            with torch.no_grad():
+                costs = costs.detach()
+                finite = torch.isfinite(costs)
+                all_finite = bool(finite.all())
+                if not all_finite:
+                    costs = torch.where(finite, costs, torch.full_like(costs, math.inf))
+                index = int(torch.argmin(costs))
+                cost = float(costs[index])
+                if cost < best_cost:
+                    best_cost = cost
+                    best_actions = x[index].clone()
+                if not all_finite:
+                    grad, m, v, x = self._reseed(finite, grad, m, v, x, best_actions, best_cost)
+                # Early stopping on the best cost ever seen.
+                if self.patience is not None:
+                    if best_cost < reference_cost - self.tolerance * abs(reference_cost) or (
+                        math.isinf(reference_cost) and math.isfinite(best_cost)
+                    ):
+                        reference_cost = best_cost
+                        since_progress = 0
+                    else:
+                        since_progress += 1
+                        if since_progress >= self.patience:
+                            if cuts >= self.max_cuts:
+                                break
+                            # Plateau: Adam is hovering around a valley; shrink its steps.
+                            cuts += 1
+                            lr_factor *= self.cut_factor
+                            since_progress = 0
+                if iteration == iterations:
+                    break  # the last evaluation needs no update after it
+                if self.grad_clip is not None:
+                    norms = torch.linalg.vector_norm(grad, dim=(1, 2), keepdim=True)  # (N, 1, 1)
+                    grad = grad * torch.clamp(self.grad_clip / (norms + 1e-12), max=1.0)
+                # Adam, with bias corrections folded into one scalar step size.
+                m.mul_(beta1).add_(grad, alpha=1 - beta1)
+                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                step = lr_factor * self.lr_decay ** (iteration - 1) * math.sqrt(1 - beta2**iteration) / (1 - beta1**iteration)
+                denom = v.sqrt().add_(1e-8 * math.sqrt(1 - beta2**iteration))
+                x.addcdiv_(m * step_scale, denom, value=-step)
+                torch.maximum(x, low, out=x)
+                torch.minimum(x, high, out=x)
+        return best_actions, best_cost, iteration, iteration * n
+
+    def _reseed(self, finite: Tensor, grad: Tensor, m: Tensor, v: Tensor, x: Tensor,
+                best_actions: Tensor, best_cost: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Replace candidates whose cost was NaN/inf: near the best finite one, else uniform."""
+        bad = ~finite  # (N,)
+        count = int(bad.sum())
+        if math.isfinite(best_cost):
+            noise = self.randn(count) * (self.init_noise * self.action_half_range)
+            fresh = self.clip(best_actions + noise)
+        else:
+            fresh = self.uniform(count)
+        x = x.clone()
+        x[bad] = fresh
+        keep = finite[:, None, None].to(x.dtype)
+        grad = torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0) * keep
+        return grad, m * keep, v * keep, x

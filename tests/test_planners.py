@@ -1,0 +1,312 @@
+"""Planners on problems with known answers: LQR (exact Riccati optimum), bounded LQR
+(L-BFGS-B optimum), pendulum swing-up (non-convex), plus NaN handling, bad input,
+determinism and warm starts."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import minimize
+
+from planners import (
+    PLANNERS,
+    AllCostsNonFiniteError,
+    CEMPlanner,
+    GradientPlanner,
+    HybridPlanner,
+    MPPIPlanner,
+    PlanResult,
+    make_planner,
+)
+
+ALL_PLANNERS = sorted(PLANNERS)
+
+
+# --------------------------------------------------------------------------- LQR
+class LQR:
+    """x_{t+1} = A x_t + B u_t; J = x_0'Qx_0 + sum_t (u_t'R u_t + x_{t+1}'Q x_{t+1})."""
+
+    def __init__(self, seed: int, spectral_radius: float, horizon: int = 20) -> None:
+        rng = np.random.default_rng(seed)
+        n, m = 4, 2
+        a = rng.normal(size=(n, n))
+        self.A = a / np.max(np.abs(np.linalg.eigvals(a))) * spectral_radius
+        self.B = rng.normal(size=(n, m))
+        q = rng.normal(size=(n, n))
+        self.Q = q @ q.T / n + 0.1 * np.eye(n)  # positive definite
+        r = rng.normal(size=(m, m))
+        self.R = r @ r.T / m + 0.1 * np.eye(m)
+        self.x0 = 3 * rng.normal(size=n)
+        self.horizon, self.n, self.m = horizon, n, m
+
+    def riccati(self) -> tuple[float, np.ndarray]:
+        """Exact optimum (float64 backward recursion): cost and actions (H, m)."""
+        p, gains = self.Q.copy(), []
+        for _ in range(self.horizon):
+            k = np.linalg.solve(self.R + self.B.T @ p @ self.B, self.B.T @ p @ self.A)
+            gains.append(k)
+            p = self.Q + self.A.T @ p @ (self.A - self.B @ k)
+        x, actions = self.x0, []
+        for k in reversed(gains):
+            actions.append(-k @ x)
+            x = self.A @ x + self.B @ actions[-1]
+        return float(self.x0 @ p @ self.x0), np.array(actions)
+
+    def objective(self, x0: np.ndarray | None = None, dtype: torch.dtype = torch.float32):
+        a, b, q, r, x = (torch.tensor(v, dtype=dtype)
+                         for v in (self.A, self.B, self.Q, self.R, self.x0 if x0 is None else x0))
+
+        def cost(actions: torch.Tensor) -> torch.Tensor:  # (N, H, m) -> (N,)
+            state = x.expand(actions.shape[0], self.n)
+            total = ((state @ q) * state).sum(-1)
+            for u in actions.unbind(1):
+                state = state @ a.T + u @ b.T
+                total = total + ((u @ r) * u).sum(-1) + ((state @ q) * state).sum(-1)
+            return total
+
+        return cost
+
+    def bounded_optimum(self, bound: float) -> tuple[float, np.ndarray]:
+        """Optimum under |u| <= bound by L-BFGS-B in float64 (the problem is convex)."""
+        objective = self.objective(dtype=torch.float64)
+
+        def value_and_grad(flat: np.ndarray) -> tuple[float, np.ndarray]:
+            actions = torch.tensor(flat.reshape(1, self.horizon, self.m), requires_grad=True)
+            cost = objective(actions)[0]
+            cost.backward()
+            return float(cost.detach()), actions.grad.numpy().ravel()
+
+        solution = minimize(value_and_grad, np.zeros(self.horizon * self.m), jac=True,
+                            method="L-BFGS-B", bounds=[(-bound, bound)] * (self.horizon * self.m),
+                            options={"maxiter": 10_000, "ftol": 1e-15, "gtol": 1e-10})
+        return float(solution.fun), solution.x.reshape(self.horizon, self.m)
+
+
+LQR_CASES = [(0, 0.9), (1, 0.9), (2, 1.05), (3, 1.05)]  # (seed, spectral radius of A)
+
+
+@pytest.mark.parametrize(("seed", "radius"), LQR_CASES)
+def test_gradient_planner_solves_unconstrained_lqr_within_one_percent(seed, radius):
+    lqr = LQR(seed, radius)
+    optimum, optimal_actions = lqr.riccati()
+    bound = 3 * float(np.abs(optimal_actions).max())  # wide: never active at the optimum
+    planner = GradientPlanner(lqr.horizon, [-bound] * 2, [bound] * 2)
+    result = planner.plan(lqr.objective())
+    assert result.cost <= optimum * 1.01
+    assert result.cost >= optimum * (1 - 1e-4)  # no planner can beat the exact optimum
+    assert result.actions.abs().max() <= bound
+
+
+@pytest.mark.parametrize(("seed", "radius"), LQR_CASES[::2])
+def test_gradient_planner_solves_bounded_lqr_within_one_percent(seed, radius):
+    lqr = LQR(seed, radius)
+    free_optimum, free_actions = lqr.riccati()
+    bound = 0.4 * float(np.abs(free_actions).max())
+    optimum, bounded_actions = lqr.bounded_optimum(bound)
+    assert optimum > 1.05 * free_optimum  # the bounds do bind ...
+    assert np.abs(bounded_actions).max() <= bound * (1 + 1e-9)  # ... and L-BFGS-B respected them
+    planner = GradientPlanner(lqr.horizon, [-bound] * 2, [bound] * 2)
+    result = planner.plan(lqr.objective())
+    assert result.cost <= optimum * 1.01
+    assert result.actions.shape == (lqr.horizon, 2)
+    assert (result.actions >= -bound).all() and (result.actions <= bound).all()
+
+
+@pytest.mark.parametrize("name", ["cem", "mppi", "hybrid"])
+def test_other_planners_get_within_five_percent_of_gradient_on_lqr(name):
+    lqr = LQR(0, 0.9)
+    _, optimal_actions = lqr.riccati()
+    bound = 2 * float(np.abs(optimal_actions).max())
+    low, high = [-bound] * 2, [bound] * 2
+    reference = GradientPlanner(lqr.horizon, low, high).plan(lqr.objective()).cost
+    # Sampling in 40 dimensions needs far more evaluations than the default 512 x 6.
+    budget = {"cem": {"num_samples": 1000, "iterations": 100},
+              "mppi": {"num_samples": 1000, "iterations": 100},
+              "hybrid": {}}[name]
+    result = make_planner(name, horizon=lqr.horizon, action_low=low, action_high=high,
+                          **budget).plan(lqr.objective())
+    assert result.cost <= reference * 1.05
+
+
+# --------------------------------------------------------------------------- pendulum
+PENDULUM_DT, PENDULUM_HORIZON = 0.1, 30
+
+
+def pendulum_rollout(actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gymnasium Pendulum-v1 dynamics (g=10, m=l=1, |u|<=2, |w|<=8) from hanging down.
+
+    actions (N, H, 1) -> angles (N, H), angular velocities (N, H); angle 0 is upright.
+    """
+    n = actions.shape[0]
+    angle = torch.full((n,), math.pi, dtype=actions.dtype)
+    velocity = torch.zeros(n, dtype=actions.dtype)
+    angles, velocities = [], []
+    for u in actions.unbind(1):
+        velocity = torch.clamp(velocity + (15.0 * torch.sin(angle) + 3.0 * u[:, 0]) * PENDULUM_DT, -8, 8)
+        angle = angle + velocity * PENDULUM_DT
+        angles.append(angle)
+        velocities.append(velocity)
+    return torch.stack(angles, 1), torch.stack(velocities, 1)
+
+
+def pendulum_cost(actions: torch.Tensor) -> torch.Tensor:  # (N, H, 1) -> (N,)
+    angle, velocity = pendulum_rollout(actions)
+    running = (1 - torch.cos(angle)).sum(1) + 0.01 * (velocity**2).sum(1) + 0.001 * (actions**2).sum((1, 2))
+    return running + 10 * (1 - torch.cos(angle[:, -1])) + 0.5 * velocity[:, -1] ** 2
+
+
+@pytest.mark.parametrize("name", ALL_PLANNERS)
+def test_every_planner_swings_the_pendulum_up(name):
+    # The torque limit (2) is well below gravity's (10): it takes pumping, not a greedy push.
+    budget = {"cem": {"iterations": 20}, "mppi": {"iterations": 20}}.get(name, {})
+    planner = make_planner(name, horizon=PENDULUM_HORIZON, action_low=[-2.0], action_high=[2.0],
+                           **budget)
+    result = planner.plan(pendulum_cost)
+    angle, velocity = pendulum_rollout(result.actions[None])
+    assert math.cos(angle[0, -1]) > 0.95  # upright at the end of the plan
+    assert abs(float(velocity[0, -1])) < 2.0
+    assert result.actions.abs().max() <= 2.0
+    do_nothing = float(pendulum_cost(torch.zeros(1, PENDULUM_HORIZON, 1)))
+    assert result.cost < 0.8 * do_nothing
+
+
+# --------------------------------------------------------------------------- result contract
+@pytest.mark.parametrize("name", ALL_PLANNERS)
+def test_result_is_bounded_finite_and_its_cost_matches_the_objective(name):
+    low, high = torch.tensor([-1.0, 0.0]), torch.tensor([0.5, 2.0])
+    target = torch.tensor([2.0, -1.0])  # outside the box: the optimum sits on the bounds
+
+    def objective(actions):  # (N, 5, 2) -> (N,)
+        return ((actions - target) ** 2).sum(dim=(1, 2))
+
+    planner = make_planner(name, horizon=5, action_low=low, action_high=high, num_samples=64,
+                           iterations=30)
+    result = planner.plan(objective)
+    assert isinstance(result, PlanResult)
+    assert result.actions.shape == (5, 2) and not result.actions.requires_grad
+    assert torch.isfinite(result.actions).all()
+    assert (result.actions >= low).all() and (result.actions <= high).all()
+    assert result.cost == pytest.approx(float(objective(result.actions[None])[0]), rel=1e-5)
+    assert 1 <= result.iterations <= 30
+    assert result.evaluations >= 64 * result.iterations
+    assert result.cost == pytest.approx(5 * (1.5**2 + 1.0**2), rel=0.05)  # both bounds active
+
+
+def test_float64_planning_keeps_the_dtype():
+    planner = GradientPlanner(3, [-1.0], [1.0], dtype=torch.float64, iterations=5)
+    result = planner.plan(lambda a: (a**2).sum(dim=(1, 2)))
+    assert result.actions.dtype == torch.float64
+
+
+# --------------------------------------------------------------------------- NaN / inf
+@pytest.mark.parametrize("name", ALL_PLANNERS)
+def test_candidates_with_nan_or_inf_cost_are_discarded(name):
+    def objective(actions):  # NaN whenever the first action is positive, inf when < -0.8
+        cost = ((actions - 0.7) ** 2).sum(dim=(1, 2))
+        first = actions[:, 0, 0].detach()
+        poison = torch.where(first > 0, torch.nan, torch.where(first < -0.8, torch.inf, 0.0))
+        return cost + poison
+
+    planner = make_planner(name, horizon=4, action_low=[-1.0], action_high=[1.0], num_samples=16,
+                           iterations=10)
+    result = planner.plan(objective)
+    assert math.isfinite(result.cost)
+    assert torch.isfinite(result.actions).all()
+    assert -0.8 <= float(result.actions[0, 0]) <= 0.0
+
+
+@pytest.mark.parametrize("name", ALL_PLANNERS)
+def test_all_nan_costs_raise_a_clear_error(name):
+    planner = make_planner(name, horizon=4, action_low=[-1.0], action_high=[1.0], num_samples=8,
+                           iterations=3)
+    with pytest.raises(RuntimeError, match="NaN/inf for all"):
+        planner.plan(lambda a: (a * torch.nan).sum(dim=(1, 2)))
+    with pytest.raises(AllCostsNonFiniteError):
+        planner.plan(lambda a: (a * 0 + torch.inf).sum(dim=(1, 2)))
+
+
+# --------------------------------------------------------------------------- bad input
+def test_bad_constructor_arguments_are_rejected_with_the_expected_shapes():
+    with pytest.raises(ValueError, match=r"action_low must be < action_high"):
+        GradientPlanner(5, [0.0, 1.0], [1.0, 1.0])
+    with pytest.raises(ValueError, match=r"horizon must be >= 1"):
+        CEMPlanner(0, [-1.0], [1.0])
+    with pytest.raises(ValueError, match=r"\(A,\)"):
+        MPPIPlanner(5, [-1.0, -1.0], [1.0])
+    with pytest.raises(ValueError, match=r"\(A,\)"):
+        GradientPlanner(5, [[-1.0]], [[1.0]])
+    with pytest.raises(ValueError, match="finite"):
+        GradientPlanner(5, [-math.inf], [1.0])
+    with pytest.raises(ValueError, match="unknown planner"):
+        make_planner("newton", horizon=5, action_low=[-1.0], action_high=[1.0])
+    with pytest.raises(ValueError, match="sample_size"):
+        HybridPlanner(5, [-1.0], [1.0], num_samples=16, sample_size=8)
+
+
+@pytest.mark.parametrize("name", ALL_PLANNERS)
+def test_bad_objective_output_and_init_shapes_are_rejected(name):
+    planner = make_planner(name, horizon=5, action_low=[-1.0, -1.0], action_high=[1.0, 1.0],
+                           num_samples=8, iterations=2)
+    with pytest.raises(ValueError, match=r"costs \(N,\)"):
+        planner.plan(lambda a: (a**2).sum(dim=2))  # (N, H) instead of (N,)
+    with pytest.raises(ValueError, match=r"costs \(N,\)"):
+        planner.plan(lambda a: (a**2).sum(dim=(1, 2))[:, None])
+    with pytest.raises(ValueError, match=r"\(H, A\) = \(5, 2\)"):
+        planner.plan(lambda a: (a**2).sum(dim=(1, 2)), init=torch.zeros(4, 2))
+    with pytest.raises(ValueError, match="NaN"):
+        planner.plan(lambda a: (a**2).sum(dim=(1, 2)), init=torch.full((5, 2), torch.nan))
+
+
+def test_gradient_planner_rejects_a_non_differentiable_objective():
+    planner = GradientPlanner(5, [-1.0], [1.0], iterations=3)
+    with pytest.raises(ValueError, match="differentiable"):
+        planner.plan(lambda a: (a.detach() ** 2).sum(dim=(1, 2)))
+    # ...which the sampling planners accept.
+    assert math.isfinite(CEMPlanner(5, [-1.0], [1.0]).plan(lambda a: (a.detach() ** 2).sum(dim=(1, 2))).cost)
+
+
+def test_init_outside_the_bounds_is_clipped_into_them():
+    planner = GradientPlanner(3, [-1.0], [1.0], iterations=1)
+    result = planner.plan(lambda a: -(a**2).sum(dim=(1, 2)), init=torch.full((3, 1), 5.0))
+    assert result.actions.abs().max() <= 1.0
+    assert result.cost == pytest.approx(-3.0)
+
+
+# --------------------------------------------------------------------------- determinism
+@pytest.mark.parametrize("name", ALL_PLANNERS)
+def test_same_seed_gives_identical_plans_and_reset_replays(name):
+    def make(seed):
+        return make_planner(name, horizon=PENDULUM_HORIZON, action_low=[-2.0], action_high=[2.0],
+                            num_samples=16, iterations=5, seed=seed)
+
+    first, second = make(3), make(3)
+    plan_a = first.plan(pendulum_cost)
+    assert torch.equal(plan_a.actions, second.plan(pendulum_cost).actions)
+    again = first.plan(pendulum_cost)  # the generator moved on ...
+    first.reset()
+    assert torch.equal(first.plan(pendulum_cost).actions, plan_a.actions)  # ... reset replays
+    assert not torch.equal(again.actions, plan_a.actions) or name == "gradient"
+    other = make(4).plan(pendulum_cost)
+    assert not torch.equal(other.actions, plan_a.actions)  # random restarts differ by seed
+
+
+# --------------------------------------------------------------------------- warm start
+@pytest.mark.parametrize("name", ALL_PLANNERS)
+def test_warm_start_from_the_shifted_previous_plan_helps(name):
+    lqr = LQR(2, 1.05)
+    _, optimal_actions = lqr.riccati()
+    bound = 2 * float(np.abs(optimal_actions).max())
+    low, high = [-bound] * 2, [bound] * 2
+    previous = GradientPlanner(lqr.horizon, low, high).plan(lqr.objective()).actions
+    x1 = lqr.A @ lqr.x0 + lqr.B @ previous[0].double().numpy()  # one control step later
+    shifted = torch.cat([previous[1:], previous[-1:]])
+    budget = {"num_samples": 64, "iterations": 5} if name in ("cem", "mppi") else {
+        "num_samples": 8, "iterations": 5, "patience": None}
+    cold = make_planner(name, horizon=lqr.horizon, action_low=low, action_high=high, **budget)
+    warm = make_planner(name, horizon=lqr.horizon, action_low=low, action_high=high, **budget)
+    cold_cost = cold.plan(lqr.objective(x1)).cost
+    warm_cost = warm.plan(lqr.objective(x1), init=shifted).cost
+    assert warm_cost < 0.9 * cold_cost
