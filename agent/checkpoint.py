@@ -78,7 +78,15 @@ def _plain(value: Any) -> Any:
         return value.item()
     if isinstance(value, os.PathLike):
         return os.fspath(value)
-    if value is None or isinstance(value, (str, int, float, bool)):
+    if isinstance(value, str):
+        return str(value)  # str subclasses (e.g. torch's TorchVersion) would need unpickling
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if value is None:
         return value
     raise TypeError(f"checkpoint metadata must hold plain types, got {type(value).__name__}: {value!r}")
 
@@ -170,8 +178,14 @@ def load_checkpoint(path: str | os.PathLike, env: gym.Env | None = None) -> tupl
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        detail = next((line.strip() for line in str(err).splitlines() if "global" in line.lower()), None)
+        if detail is None:  # not a refused object: the byte stream itself is broken
+            raise ValueError(
+                f"{path} is truncated or corrupt and cannot be read as a checkpoint (unpickling failed: "
+                f"{str(err).splitlines()[-1][:200]}); re-create it with examples/pretrain.py"
+            ) from None
         raise ValueError(
-            f"{path} holds pickled Python objects that a weights-only load refuses to run ({str(err).splitlines()[0]}); "
+            f"{path} holds pickled Python objects that a weights-only load refuses to run ({detail}); "
             "latent-mpc checkpoints contain only tensors and plain metadata. Only load files you trust, "
             "and re-create this one with examples/pretrain.py"
         ) from None

@@ -1,0 +1,110 @@
+"""Checkpoints: round trip, env mismatch, corrupt/truncated files, pickled objects refused."""
+
+import os
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from agent.checkpoint import build_from_checkpoint, load_checkpoint, make_meta, save_checkpoint
+from agent.critic import Critic, CriticConfig
+from agent.world_model import WorldModel, WorldModelConfig
+
+
+class SpacesOnly(gym.Env):
+    def __init__(self, obs_dim=3, action_dim=1, high=2.0):
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
+        self.action_space = gym.spaces.Box(-high, high, (action_dim,), np.float32)
+
+
+def write(path, env=None):
+    env = env or SpacesOnly()
+    torch.manual_seed(0)
+    wm_config, critic_config = WorldModelConfig(latent_dim=8, hidden_dim=32), CriticConfig(hidden_dim=32)
+    world_model = WorldModel(3, 1, wm_config)
+    world_model.set_normalizer(np.random.default_rng(0).normal(size=(100, 3)))
+    world_model.set_fall_cost(np.array([5.0, 100.0]), np.array([False, True]))
+    for p in world_model.parameters():  # non-trivial outputs everywhere
+        p.data.normal_(0, 0.3)
+    critic = Critic(8, critic_config)
+    meta = make_meta("Pendulum-v1", env.observation_space, env.action_space, wm_config, critic_config,
+                     pretraining={"steps": 100, "episodes": 2, "falls": 1})
+    save_checkpoint(path, {"world_model": world_model.state_dict(), "critic": critic.state_dict()}, meta)
+    return world_model, critic
+
+
+def test_round_trip_gives_identical_outputs(tmp_path):
+    path = tmp_path / "model.pt"
+    world_model, critic = write(path)
+    assert not list(tmp_path.glob("*.tmp")), "the temporary file is renamed away"
+    state, meta = load_checkpoint(path, SpacesOnly())
+    loaded_wm, loaded_critic = build_from_checkpoint(state, meta)
+    obs, a = torch.randn(6, 3), torch.rand(6, 1) * 2 - 1
+    with torch.no_grad():
+        z = world_model.encode(obs)
+        assert torch.equal(loaded_wm.encode(obs), z)
+        assert torch.equal(loaded_wm.next(z, a), world_model.next(z, a))
+        assert torch.equal(loaded_wm.cost(z, a), world_model.cost(z, a))
+        assert torch.equal(loaded_wm.terminal(z, a), world_model.terminal(z, a))
+        assert torch.equal(loaded_critic.value(z), critic.value(z))
+    assert loaded_wm.fall_cost.item() == 100.0 and loaded_wm.normalizer_ready
+    assert meta["env_id"] == "Pendulum-v1" and meta["pretraining"]["falls"] == 1
+    assert meta["observation_space"]["shape"] == [3] and meta["action_space"]["high"] == [2.0]
+    assert {"torch", "gymnasium", "mujoco", "latent-mpc"} <= meta["versions"].keys()
+    assert meta["world_model_config"]["latent_dim"] == 8
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (SpacesOnly(obs_dim=5), r"observation space of shape \(3,\).*has shape \(5,\)"),
+        (SpacesOnly(action_dim=2), r"action space of shape \(1,\).*has shape \(2,\)"),
+        (SpacesOnly(high=1.0), r"action space with low=\[-2.0\].*low=\[-1.0\]"),
+    ],
+)
+def test_mismatched_env_names_both_spaces(tmp_path, env, message):
+    write(tmp_path / "model.pt")
+    with pytest.raises(ValueError, match=message):
+        load_checkpoint(tmp_path / "model.pt", env)
+
+
+def test_missing_truncated_and_corrupt_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="examples/pretrain.py"):
+        load_checkpoint(tmp_path / "nope.pt")
+    path = tmp_path / "model.pt"
+    write(path)
+    data = path.read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        load_checkpoint(tmp_path / "truncated.pt")
+    (tmp_path / "garbage.pt").write_bytes(b"\x00garbage" * 100)
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        load_checkpoint(tmp_path / "garbage.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
+    with pytest.raises(ValueError, match="not a latent-mpc checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+
+
+class Payload:
+    """Any class instance: unpickling it would run arbitrary code paths."""
+
+
+def test_pickled_object_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "latent-mpc", "format_version": 1, "state": {}, "meta": Payload()}, path)
+    with pytest.raises(ValueError, match="pickled Python objects"):
+        load_checkpoint(path)
+    torch.save({"state": os.system}, tmp_path / "function.pt")  # the classic code-execution vector
+    with pytest.raises(ValueError, match="pickled Python objects"):
+        load_checkpoint(tmp_path / "function.pt")
+
+
+def test_save_refuses_non_plain_meta_and_keeps_old_file(tmp_path):
+    path = tmp_path / "model.pt"
+    write(path)
+    before = path.read_bytes()
+    with pytest.raises(TypeError, match="plain types"):
+        save_checkpoint(path, {"world_model": {"w": torch.zeros(1)}}, {"bad": object()})
+    assert path.read_bytes() == before
+    assert not list(tmp_path.glob(".*.tmp"))
