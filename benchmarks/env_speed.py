@@ -129,6 +129,9 @@ def benchmark(args: Args) -> dict:
             "processor": platform.processor() or platform.machine(),
             "threads": 1,
             "MUJOCO_GL": os.environ.get("MUJOCO_GL"),
+            "cpu_count": os.cpu_count(),
+            # Other processes compete for the CPU when this exceeds ~cpu_count - 1.
+            "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         },
     }
 
