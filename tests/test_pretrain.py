@@ -1,0 +1,64 @@
+"""Pretraining: determinism for a seed, stats, checkpoint of the result, TensorBoard logs."""
+
+import numpy as np
+import pytest
+import torch
+
+from agent.checkpoint import build_from_checkpoint, load_checkpoint
+from agent.critic import CriticConfig
+from agent.pretrain import PretrainConfig, discounted_returns, pretrain, save_pretrained
+from agent.world_model import WorldModelConfig
+
+
+def tiny(seed: int, log_dir=None) -> PretrainConfig:
+    return PretrainConfig(
+        env="Pendulum-v1", seed=seed, collect_steps=300, num_envs=2, updates=6, batch_size=16,
+        world_model=WorldModelConfig(latent_dim=8, hidden_dim=32, horizon=5),
+        critic=CriticConfig(hidden_dim=32), log_dir=log_dir, device="cpu",
+    )
+
+
+def weights(result):
+    return {**result.world_model.state_dict(), **{f"critic.{k}": v for k, v in result.critic.state_dict().items()}}
+
+
+def test_same_seed_same_weights_different_seed_different(tmp_path):
+    a = pretrain(config=tiny(3, log_dir=str(tmp_path / "runs")), progress=False)
+    b = pretrain(config=tiny(3), progress=False)
+    c = pretrain(config=tiny(4), progress=False)
+    wa, wb, wc = weights(a), weights(b), weights(c)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert any(not torch.equal(wa[k], wc[k]) for k in wa if wa[k].is_floating_point())
+    assert a.stats["steps"] >= 300 and a.stats["updates"] == 6 and a.trainer.num_updates == 6
+    assert {"episodes", "falls", "successes", "wall_seconds", "final"} <= a.stats.keys()
+    assert np.isfinite(a.stats["final"]["losses/latent"])
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and runs[0].name.startswith("Pendulum-v1__pretrain__3__")
+    assert any(f.name.startswith("events.out.tfevents") for f in runs[0].iterdir())
+
+
+def test_save_pretrained_round_trip(tmp_path):
+    result = pretrain(config=tiny(0), progress=False)
+    path = save_pretrained(tmp_path / "pendulum.pt", result, tiny(0))
+    state, meta = load_checkpoint(path)
+    world_model, critic = build_from_checkpoint(state, meta)
+    obs = torch.randn(4, 3)
+    with torch.no_grad():
+        assert torch.equal(world_model.encode(obs), result.world_model.encode(obs))
+    assert meta["pretraining"]["steps"] == result.stats["steps"]
+    assert meta["pretrain_config"]["collect_steps"] == 300
+    assert path.stat().st_size < 2_000_000  # no replay buffer inside
+
+
+def test_discounted_returns_match_definition():
+    result = pretrain(config=tiny(1), progress=False)
+    buffer = result.buffer
+    returns = discounted_returns(buffer, 0.9)
+    first = buffer.episodes()[0]
+    costs = buffer.cost[first]
+    assert returns[0] == pytest.approx(sum(0.9**i * c for i, c in enumerate(costs)), rel=1e-5)
+
+
+def test_bad_config_is_rejected():
+    with pytest.raises(ValueError, match="collect_steps"):
+        PretrainConfig(collect_steps=0)
