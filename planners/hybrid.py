@@ -33,7 +33,7 @@ class HybridPlanner(GradientPlanner):
     """
 
     name = "hybrid"
-    FAST_PRESET: dict[str, Any] = {**GradientPlanner.FAST_PRESET, "sample_size": 64}
+    FAST_PRESET: dict[str, Any] = {**GradientPlanner.FAST_PRESET, "num_samples": 8, "sample_size": 64}
 
     def __init__(self, horizon: int, action_low: ArrayLike, action_high: ArrayLike, *,
                  sample_size: int = 256, **kwargs: Any) -> None:

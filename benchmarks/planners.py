@@ -1,0 +1,407 @@
+"""Planner benchmark: cost reached vs wall time and vs objective evaluations, one CPU thread.
+
+Problems
+- ``lqr``: finite-horizon LQR (n=4, m=2, H=20, mildly unstable A), exact optimum from the
+  float64 backward Riccati recursion, bounds at 2x the optimal actions' largest magnitude.
+- ``mlp``: a random latent world model the size of the agent's (latent 64, hidden 256,
+  H=15, A=2): z_{t+1} = z_t + MLP([z_t, a_t]), cost = sum_t ||z_t - goal||^2 / 64 + 0.01
+  ||a_t||^2, from a cold start (no warm start).
+- ``mlp-warm``: the same model one control step later, warm-started from the previous
+  thorough plan shifted by one step: the agent's situation at every env step.
+
+Every (planner, budget) configuration runs ``rounds`` times, interleaved with the others so
+that load drift on a shared machine hits all of them alike; the table reports medians. Costs
+are deterministic for the seed (the planner is reset before each run). The reference cost is
+the exact optimum (LQR) or the best cost any planner reached (the MLP problems).
+
+Speed goal (issue #3): the gradient planner reaches the cost of CEM 512 samples x 6 iterations
+in <= 1/10 of CEM's wall time.
+
+    PYTHONPATH=. python benchmarks/planners.py --out benchmarks/results/planners.json
+    PYTHONPATH=. python benchmarks/planners.py --quick      # fewer rounds and budgets
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import tyro
+from torch import Tensor
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from any directory
+
+from planners import GradientPlanner, HybridPlanner, make_planner  # noqa: E402
+
+
+@dataclass
+class Args:
+    out: Path = Path("benchmarks/results/planners.json")
+    """where the JSON results go; a markdown table is written next to it (.md)"""
+    quick: bool = False
+    """fewer rounds and budgets (a smoke run, ~1 minute)"""
+    rounds: int = 7
+    """timed repetitions of every configuration (interleaved); medians are reported"""
+    threads: int = 1
+    """torch CPU threads (the project reports one-thread timings)"""
+    problems: tuple[str, ...] = ("lqr", "mlp", "mlp-warm")
+    """problems to run"""
+    profile: bool = True
+    """profile the gradient planner's per-iteration time on the MLP objective"""
+    seed: int = 0
+    """seed of the problems and the planners"""
+
+
+@dataclass
+class Problem:
+    name: str
+    objective: Callable[[Tensor], Tensor]  # (N, H, A) -> (N,)
+    horizon: int
+    low: Tensor  # (A,)
+    high: Tensor  # (A,)
+    reference_cost: float | None  # exact optimum where known
+    init: Tensor | None = None  # (H, A) warm start
+    notes: str = ""
+
+
+# --------------------------------------------------------------------------- problems
+def lqr_problem(seed: int) -> Problem:
+    rng = np.random.default_rng(seed)
+    n, m, horizon = 4, 2, 20
+    a = rng.normal(size=(n, n))
+    a = a / np.max(np.abs(np.linalg.eigvals(a))) * 1.05  # mildly unstable
+    b = rng.normal(size=(n, m))
+    q = np.eye(n) + 0.5 * np.diag(rng.random(n))
+    r = 0.1 * np.eye(m) + 0.05 * np.diag(rng.random(m))
+    x0 = 3 * rng.normal(size=n)
+    # Backward Riccati recursion (float64): J* = x0' P_0 x0, u_t = -K_t x_t.
+    p = q.copy()
+    gains = []
+    for _ in range(horizon):
+        k = np.linalg.solve(r + b.T @ p @ b, b.T @ p @ a)
+        gains.append(k)
+        p = q + a.T @ p @ (a - b @ k)
+    gains.reverse()
+    x, u_max = x0, 0.0
+    for k in gains:
+        u = -k @ x
+        u_max = max(u_max, float(np.abs(u).max()))
+        x = a @ x + b @ u
+    optimum = float(x0 @ p @ x0)
+    at, bt, qt, rt, xt = (torch.tensor(v, dtype=torch.float32) for v in (a, b, q, r, x0))
+
+    def objective(actions: Tensor) -> Tensor:  # (N, H, A) -> (N,)
+        state = xt.expand(actions.shape[0], n)
+        cost = ((state @ qt) * state).sum(-1)
+        for t in range(horizon):
+            u = actions[:, t]
+            state = state @ at.T + u @ bt.T
+            cost = cost + ((u @ rt) * u).sum(-1) + ((state @ qt) * state).sum(-1)
+        return cost
+
+    bound = torch.full((m,), 2 * u_max)
+    return Problem("lqr", objective, horizon, -bound, bound, optimum,
+                   notes="n=4, m=2, H=20, spectral radius 1.05, reference = Riccati optimum")
+
+
+class RandomLatentModel:
+    """A random residual MLP world model with the agent's sizes, written as the agent would.
+
+    The action half of the first layer is applied to all H steps in one matmul up front, so
+    the rollout loop is two ``addmm`` and one activation per step.
+    """
+
+    def __init__(self, seed: int, latent: int = 64, hidden: int = 256, action_dim: int = 2) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.latent = latent
+        self.w_z = torch.randn(latent, hidden, generator=g) / math.sqrt(latent)  # (L, Hd)
+        self.w_a = torch.randn(action_dim, hidden, generator=g)  # (A, Hd): actions matter
+        self.b_1 = 0.1 * torch.randn(hidden, generator=g)  # (Hd,)
+        self.w_2 = 0.2 * torch.randn(hidden, latent, generator=g) / math.sqrt(hidden)  # (Hd, L)
+        self.b_2 = torch.zeros(latent)
+        self.goal = torch.randn(latent, generator=g)  # (L,)
+
+    def step(self, z: Tensor, action: Tensor) -> Tensor:
+        """(N, L), (N, A) -> (N, L)."""
+        hidden = torch.nn.functional.elu(torch.addmm(action @ self.w_a + self.b_1, z, self.w_z))
+        return torch.addmm(z + self.b_2, hidden, self.w_2)
+
+    def objective(self, z0: Tensor) -> Callable[[Tensor], Tensor]:
+        """Cost of action sequences from latent z0 (L,): (N, H, A) -> (N,)."""
+
+        def cost(actions: Tensor) -> Tensor:  # (N, H, A) -> (N,)
+            n = actions.shape[0]
+            # unbind, not drive[:, t]: indexing in the loop makes autograd zero-fill a full
+            # (N, H, Hd) gradient per step; unbind's backward stacks once.
+            drives = (actions @ self.w_a + self.b_1).unbind(1)  # H x (N, Hd)
+            z = z0.expand(n, self.latent)
+            latents = []
+            for drive in drives:
+                hidden = torch.nn.functional.elu(torch.addmm(drive, z, self.w_z))  # (N, Hd)
+                z = torch.addmm(z + self.b_2, hidden, self.w_2)  # (N, L)
+                latents.append(z)
+            trajectory = torch.stack(latents, dim=1)  # (N, H, L)
+            return (((trajectory - self.goal) ** 2).sum(dim=(1, 2)) / self.latent
+                    + 0.01 * (actions * actions).sum(dim=(1, 2)))
+
+        return cost
+
+
+def mlp_problems(seed: int) -> tuple[Problem, Problem]:
+    model = RandomLatentModel(seed)
+    horizon = 15
+    low, high = -torch.ones(2), torch.ones(2)
+    z0 = torch.randn(model.latent, generator=torch.Generator().manual_seed(seed + 1))
+    cold = Problem("mlp", model.objective(z0), horizon, low, high, None,
+                   notes="latent 64, hidden 256, H=15, A=2, cold start")
+    # One control step later: the first action of the previous (fast-preset) plan was
+    # executed and the observed latent differs from the model's prediction by a small
+    # disturbance; the new plan is warm-started from the previous one shifted by one step.
+    previous = GradientPlanner.fast(horizon, low, high, seed=seed).plan(cold.objective).actions
+    disturbance = 0.1 * torch.randn(model.latent, generator=torch.Generator().manual_seed(seed + 2))
+    with torch.no_grad():
+        z1 = model.step(z0[None], previous[:1])[0] + disturbance
+    shifted = torch.cat([previous[1:], previous[-1:]])
+    warm = Problem("mlp-warm", model.objective(z1), horizon, low, high, None, init=shifted,
+                   notes="the next control step (with a 0.1-std latent disturbance), "
+                         "init = previous fast plan shifted by one step")
+    return cold, warm
+
+
+# --------------------------------------------------------------------------- configurations
+def configurations(quick: bool) -> list[tuple[str, str, dict]]:
+    """(label, planner name, constructor kwargs) for every budget measured.
+
+    Gradient runs use ``patience=None`` so a budget is exactly its iteration count; since the
+    planner is seeded, a run with k iterations is the first k iterations of a longer one.
+    "gradient" uses the default (thorough) step sizes, "gradient-fast" the fast preset's.
+    """
+    sample_iters = (1, 2, 3, 6, 12) if not quick else (2, 6)
+    grad_iters = (1, 2, 3, 4, 6, 8, 10, 12, 20, 40, 80) if not quick else (3, 6, 8, 12, 40)
+    fast = {k: v for k, v in GradientPlanner.FAST_PRESET.items() if k not in ("iterations", "patience")}
+    configs = []
+    for it in sample_iters:
+        configs.append((f"cem 512x{it}", "cem", {"num_samples": 512, "iterations": it}))
+        configs.append((f"mppi 512x{it}", "mppi", {"num_samples": 512, "iterations": it}))
+    for it in grad_iters:
+        configs.append((f"gradient 16x{it}", "gradient",
+                        {"num_samples": 16, "iterations": it, "patience": None}))
+    for it in grad_iters[:-2]:
+        configs.append((f"gradient-fast 16x{it}", "gradient", {**fast, "iterations": it, "patience": None}))
+    for it in grad_iters[:-3]:
+        configs.append((f"hybrid-fast 64+8x{it}", "hybrid",
+                        {**HybridPlanner.FAST_PRESET, "iterations": it, "patience": None}))
+    configs.append(("gradient default (thorough)", "gradient", {}))
+    configs.append(("gradient fast preset", "gradient", dict(GradientPlanner.FAST_PRESET)))
+    configs.append(("hybrid fast preset", "hybrid", dict(HybridPlanner.FAST_PRESET)))
+    return configs
+
+
+def run_problem(problem: Problem, configs: list[tuple[str, str, dict]], rounds: int,
+                seed: int) -> list[dict]:
+    planners = [(label, make_planner(name, horizon=problem.horizon, action_low=problem.low,
+                                     action_high=problem.high, seed=seed, **kwargs))
+                for label, name, kwargs in configs]
+    times: dict[str, list[float]] = {label: [] for label, _ in planners}
+    results: dict[str, object] = {}
+    for _ in range(rounds + 1):  # round 0 is a warm-up, not timed
+        for label, planner in planners:
+            planner.reset()
+            start = time.perf_counter()
+            result = planner.plan(problem.objective, init=problem.init)
+            elapsed = time.perf_counter() - start
+            if label in results:
+                times[label].append(elapsed)
+            results[label] = result
+    reference = problem.reference_cost
+    if reference is None:
+        reference = min(r.cost for r in results.values())
+    rows = []
+    for label, name, kwargs in configs:
+        result = results[label]
+        rows.append({
+            "label": label, "planner": name, "kwargs": kwargs,
+            "cost": result.cost, "gap_percent": 100 * (result.cost - reference) / abs(reference),
+            "evaluations": result.evaluations, "iterations": result.iterations,
+            "time_ms_median": 1e3 * statistics.median(times[label]),
+            "time_ms_all": [round(1e3 * t, 3) for t in times[label]],
+        })
+    return rows
+
+
+def speed_goal(rows: list[dict], planner: str) -> dict:
+    """Fastest configuration of ``planner`` whose cost is <= CEM 512x6's, and its time ratio."""
+    baseline = next(r for r in rows if r["label"] == "cem 512x6")
+    goal = {"planner": planner, "baseline": baseline["label"], "baseline_cost": baseline["cost"],
+            "baseline_ms": baseline["time_ms_median"]}
+    matching = [r for r in rows if r["planner"] == planner and r["cost"] <= baseline["cost"]]
+    if not matching:
+        return {**goal, "reached": False}
+    fastest = min(matching, key=lambda r: r["time_ms_median"])
+    return {**goal, "reached": True, "label": fastest["label"], "cost": fastest["cost"],
+            "ms": fastest["time_ms_median"],
+            "time_ratio": fastest["time_ms_median"] / baseline["time_ms_median"]}
+
+
+def _median_ms(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def profile_gradient(problem: Problem, seed: int) -> dict:
+    """Where a gradient-planner iteration's time goes on the MLP objective.
+
+    Splits one iteration into objective forward, backward and the planner's own work, shows
+    how the time scales with the number of candidates (flat = per-op overhead, not
+    arithmetic), and lists the top ops of one fast-preset ``plan`` call by torch.profiler.
+    """
+    iterations = 20
+    planner = GradientPlanner.fast(problem.horizon, problem.low, problem.high, seed=seed,
+                                   iterations=iterations, patience=None)
+    candidates = planner.initial_candidates(None, planner.num_samples)  # (N, H, A)
+
+    def forward_backward(x: Tensor) -> None:
+        x = x.clone().requires_grad_(True)
+        torch.autograd.grad(problem.objective(x).sum(), x)
+
+    def forward_only() -> None:
+        x = candidates.clone().requires_grad_(True)
+        problem.objective(x)
+
+    def no_grad_forward() -> None:
+        with torch.no_grad():
+            problem.objective(candidates)
+
+    def plan() -> None:
+        planner.reset()
+        planner.plan(problem.objective)
+
+    def all_iterations_forward_backward() -> None:
+        for _ in range(iterations):
+            forward_backward(candidates)
+
+    # Interleaved rounds: the bare objective's forward+backward vs a whole plan() call.
+    repeats, pairs = 100, []
+    for _ in range(21):
+        pairs.append((_median_ms(all_iterations_forward_backward, 1), _median_ms(plan, 1)))
+    forward_backward_ms = statistics.median(p[0] for p in pairs) / iterations
+    iteration_ms = statistics.median(p[1] for p in pairs) / iterations
+    forward_ms = _median_ms(forward_only, repeats)
+    by_candidates = {}
+    for n in (1, 4, 16, 64, 256):
+        x = planner.uniform(n)
+        by_candidates[n] = _median_ms(lambda x=x: forward_backward(x), 30)
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        plan()
+    events = sorted(profiler.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total_us = sum(e.self_cpu_time_total for e in events)
+    top_ops = [{"op": e.key, "calls": e.count, "self_ms": e.self_cpu_time_total / 1e3,
+                "self_percent": 100 * e.self_cpu_time_total / total_us} for e in events[:10]]
+    # Matmul arithmetic: 2 flops per multiply-add in the three matmuls per step, ~3x for
+    # forward plus backward (the backward pass costs about twice the forward).
+    n, horizon = planner.num_samples, problem.horizon
+    flops = 3 * 2 * n * horizon * (2 * 256 + 64 * 256 + 256 * 64)
+    return {"num_samples": n, "forward_ms": forward_ms,
+            "backward_ms": forward_backward_ms - forward_ms,
+            "no_grad_forward_ms": _median_ms(no_grad_forward, repeats),
+            "planner_iteration_ms": iteration_ms,
+            "planner_overhead_ms": iteration_ms - forward_backward_ms,
+            "forward_backward_ms_by_candidates": by_candidates,
+            "approx_gflop_per_iteration": flops / 1e9,
+            "profiler_ops_per_plan": sum(e.count for e in events),
+            "profiler_top_ops": top_ops}
+
+
+# --------------------------------------------------------------------------- report
+def markdown(report: dict, command: str) -> str:
+    lines = ["## Planner benchmark", "",
+             f"`{command}` (torch {report['meta']['torch']}, {report['meta']['threads']} thread, "
+             f"{report['meta']['rounds']} interleaved rounds, median wall time per `plan` call).", ""]
+    for name, entry in report["problems"].items():
+        lines += [f"### {name}: {entry['notes']}", "",
+                  f"reference cost {entry['reference_cost']:.4g}", "",
+                  "| planner | evaluations | cost | gap to reference | median ms |",
+                  "| --- | ---: | ---: | ---: | ---: |"]
+        for row in entry["rows"]:
+            lines.append(f"| {row['label']} | {row['evaluations']} | {row['cost']:.4g} | "
+                         f"{row['gap_percent']:.2f} % | {row['time_ms_median']:.2f} |")
+        for goal in entry["speed_goal"]:
+            if goal["reached"]:
+                lines.append(f"- Speed goal, {goal['planner']}: **{goal['label']}** reaches CEM 512x6's "
+                             f"cost ({goal['baseline_cost']:.4g}) in {goal['ms']:.2f} ms vs "
+                             f"{goal['baseline_ms']:.2f} ms: **{goal['time_ratio']:.3f}x** of CEM's "
+                             "time (goal <= 0.1x).")
+            else:
+                lines.append(f"- Speed goal, {goal['planner']}: no configuration reached CEM 512x6's "
+                             f"cost ({goal['baseline_cost']:.4g}).")
+        lines.append("")
+    if "profile" in report:
+        p = report["profile"]
+        scaling = ", ".join(f"{n}: {ms:.2f} ms" for n, ms in p["forward_backward_ms_by_candidates"].items())
+        lines += ["### Where a gradient iteration's time goes (mlp, fast preset)", "",
+                  f"- {p['num_samples']} candidates: objective forward {p['forward_ms']:.3f} ms + "
+                  f"backward {p['backward_ms']:.3f} ms; planner's own work (Adam step, bookkeeping) "
+                  f"{p['planner_overhead_ms']:.3f} ms; {p['planner_iteration_ms']:.3f} ms per iteration "
+                  f"(~{p['approx_gflop_per_iteration'] * 1e3:.0f} MFLOP of matmul arithmetic). "
+                  f"A no-grad forward of the same batch: {p['no_grad_forward_ms']:.3f} ms.",
+                  f"- Forward+backward time by number of candidates ({scaling}): nearly flat up to "
+                  "~16, i.e. per-op dispatch and autograd overhead, not arithmetic, sets the floor.",
+                  f"- torch.profiler, one fast-preset plan ({p['profiler_ops_per_plan']} op calls), "
+                  "top ops by self time: "
+                  + "; ".join(f"{o['op']} {o['self_percent']:.0f} % ({o['calls']} calls)"
+                              for o in p["profiler_top_ops"][:6]) + ".", ""]
+    return "\n".join(lines)
+
+
+def main(args: Args) -> None:
+    torch.set_num_threads(args.threads)
+    rounds = 3 if args.quick else args.rounds
+    configs = configurations(args.quick)
+    problems = []
+    if "lqr" in args.problems:
+        problems.append(lqr_problem(args.seed))
+    if "mlp" in args.problems or "mlp-warm" in args.problems:
+        cold, warm = mlp_problems(args.seed)
+        problems += [p for p in (cold, warm) if p.name in args.problems]
+    command = "PYTHONPATH=. python " + " ".join(["benchmarks/planners.py", *sys.argv[1:]])
+    report: dict = {"meta": {"command": command, "torch": torch.__version__, "threads": args.threads,
+                             "rounds": rounds, "python": platform.python_version(),
+                             "machine": platform.processor() or platform.machine(),
+                             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
+                    "problems": {}}
+    for problem in problems:
+        rows = run_problem(problem, configs, rounds, args.seed)
+        reference = problem.reference_cost
+        if reference is None:
+            reference = min(r["cost"] for r in rows)
+        report["problems"][problem.name] = {"notes": problem.notes, "reference_cost": reference,
+                                            "rows": rows,
+                                            "speed_goal": [speed_goal(rows, "gradient"),
+                                                           speed_goal(rows, "hybrid")]}
+        print(f"{problem.name}: done", flush=True)
+    if args.profile and "mlp" in report["problems"]:
+        report["profile"] = profile_gradient(next(p for p in problems if p.name == "mlp"), args.seed)
+    text = markdown(report, command)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    args.out.with_suffix(".md").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
