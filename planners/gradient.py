@@ -111,7 +111,10 @@ class GradientPlanner(Planner):
         self.tolerance = float(tolerance)
         self.max_cuts = int(max_cuts)
         self.cut_factor = float(cut_factor)
-        self._step_scale = self.lr * self.action_half_range  # (A,) absolute step size
+        # Absolute step size per action dimension, (A,); a plain float when all dimensions
+        # share one range (the common case), which saves a tensor op per iteration.
+        step = self.lr * self.action_half_range
+        self._step_scale: Tensor | float = float(step[0]) if bool((step == step[0]).all()) else step
 
     @classmethod
     def fast(cls, horizon: int, action_low: ArrayLike, action_high: ArrayLike,
@@ -148,42 +151,44 @@ class GradientPlanner(Planner):
         evaluations). Also used by the hybrid planner to refine sampled candidates.
         """
         beta1, beta2 = self.betas
-        x = candidates.detach().clone()  # (N, H, A) current iterates
+        x = candidates.detach().clone()  # (N, H, A) current iterates, updated in place
         m = torch.zeros_like(x)  # Adam first moment
         v = torch.zeros_like(x)  # Adam second moment
         n = x.shape[0]
         best_cost = math.inf
         best_actions = x[0].clone()  # (H, A)
-        reference_cost = math.inf  # best cost `patience` checks ago, for early stopping
+        reference_cost = math.inf  # best cost when progress was last made, for early stopping
         since_progress = 0
         cuts = 0  # step-size cuts made on plateaus so far
         lr_factor = 1.0
-        step_scale = self._step_scale
+        # Every tensor op below costs a few microseconds of dispatch, comparable to the
+        # arithmetic of a small batch, so the loop is written with as few ops as it can be.
+        step_scale = self._step_scale  # (A,) per-dimension step, or a float when uniform
         low, high = self.action_low, self.action_high
         iteration = 0
         for iteration in range(1, iterations + 1):  # noqa: B007 - `iteration` is reported
             x.requires_grad_(True)
             with torch.enable_grad():
-                costs = self.evaluate(objective, x)
+                costs = self.evaluate(objective, x)  # (N,)
                 if not costs.requires_grad:
                     raise ValueError(
                         "GradientPlanner needs an objective differentiable w.r.t. the actions, but its "
                         "output does not require grad (computed under torch.no_grad or detached?). "
                         "Use CEMPlanner or MPPIPlanner for non-differentiable objectives."
                     )
-                (grad,) = torch.autograd.grad(costs.sum(), x)
-            x = x.detach()
+                total = costs.sum()
+                (grad,) = torch.autograd.grad(total, x)  # (N, H, A)
             with torch.no_grad():
-                costs = costs.detach()
-                finite = torch.isfinite(costs)
-                all_finite = bool(finite.all())
-                if not all_finite:
-                    costs = torch.where(finite, costs, torch.full_like(costs, math.inf))
-                index = int(torch.argmin(costs))
-                cost = float(costs[index])
+                all_finite = math.isfinite(float(total))  # one sync instead of isfinite + all
+                if all_finite:
+                    value, index = torch.min(costs, dim=0)
+                else:
+                    finite = torch.isfinite(costs)
+                    value, index = torch.min(torch.where(finite, costs, math.inf), dim=0)
+                cost = float(value)
                 if cost < best_cost:
                     best_cost = cost
-                    best_actions = x[index].clone()
+                    best_actions = x[int(index)].clone()
                 if not all_finite:
                     grad, m, v, x = self._reseed(finite, grad, m, v, x, best_actions, best_cost)
                 # Early stopping on the best cost ever seen.
@@ -205,16 +210,20 @@ class GradientPlanner(Planner):
                 if iteration == iterations:
                     break  # the last evaluation needs no update after it
                 if self.grad_clip is not None:
+                    # Scale each candidate's gradient by min(1, clip / ||g||); norms of 0 stay 0.
                     norms = torch.linalg.vector_norm(grad, dim=(1, 2), keepdim=True)  # (N, 1, 1)
-                    grad = grad * torch.clamp(self.grad_clip / (norms + 1e-12), max=1.0)
+                    grad = grad * (self.grad_clip / norms.clamp_(min=self.grad_clip))
                 # Adam, with bias corrections folded into one scalar step size.
-                m.mul_(beta1).add_(grad, alpha=1 - beta1)
+                m.lerp_(grad, 1 - beta1)
                 v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                step = lr_factor * self.lr_decay ** (iteration - 1) * math.sqrt(1 - beta2**iteration) / (1 - beta1**iteration)
-                denom = v.sqrt().add_(1e-8 * math.sqrt(1 - beta2**iteration))
-                x.addcdiv_(m * step_scale, denom, value=-step)
-                torch.maximum(x, low, out=x)
-                torch.minimum(x, high, out=x)
+                correction2 = math.sqrt(1 - beta2**iteration)
+                step = lr_factor * self.lr_decay ** (iteration - 1) * correction2 / (1 - beta1**iteration)
+                denom = v.sqrt().add_(1e-8 * correction2)
+                if isinstance(step_scale, float):
+                    x.addcdiv_(m, denom, value=-step * step_scale)
+                else:
+                    x.addcdiv_(m * step_scale, denom, value=-step)
+                x.clamp_(low, high)
         return best_actions, best_cost, iteration, iteration * n
 
     def _reseed(self, finite: Tensor, grad: Tensor, m: Tensor, v: Tensor, x: Tensor,
