@@ -10,9 +10,9 @@ validates the warm start, runs the search and packs a :class:`PlanResult`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -75,6 +75,9 @@ class Planner:
     """
 
     name = "base"
+    # Keyword arguments of the cheap preset for replanning every control step (see ``fast``);
+    # empty where the defaults already are the cheap setting.
+    FAST_PRESET: ClassVar[dict[str, Any]] = {}
 
     def __init__(
         self,
@@ -130,6 +133,12 @@ class Planner:
         self._generator.manual_seed(self.seed)
 
     # ------------------------------------------------------------------ public API
+    @classmethod
+    def fast(cls, horizon: int, action_low: ArrayLike, action_high: ArrayLike, **overrides: Any):
+        """The planner with its cheap preset (``FAST_PRESET``), for replanning every control
+        step from a shifted warm start; ``overrides`` win over the preset."""
+        return cls(horizon, action_low, action_high, **{**cls.FAST_PRESET, **overrides})
+
     def reset(self, seed: int | None = None) -> None:
         """Reseed the internal generator (``seed=None``: back to the constructor seed)."""
         self._generator.manual_seed(self.seed if seed is None else int(seed))
@@ -216,9 +225,17 @@ class Planner:
         return costs
 
 
-def finite_or_inf(costs: Tensor) -> Tensor:
-    """(N,) costs with NaN/inf replaced by +inf, so they are never selected as the best."""
-    return torch.where(torch.isfinite(costs), costs, torch.full_like(costs, math.inf))
+def shift(actions: Tensor, steps: int = 1) -> Tensor:
+    """Warm start for the next control step: drop the first ``steps`` actions of an (H, A)
+    plan and repeat its last action at the end, (H, A) -> (H, A)."""
+    if actions.ndim != 2:
+        raise ValueError(f"shift expects a plan of shape (H, A), got {tuple(actions.shape)}")
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    steps = min(steps, actions.shape[0] - 1)
+    if steps == 0:
+        return actions.clone()
+    return torch.cat([actions[steps:], actions[-1:].expand(steps, -1)])
 
 
 def raise_all_non_finite(planner: Planner, n: int) -> None:

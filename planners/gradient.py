@@ -14,7 +14,7 @@ Control via Cross-Entropy and Gradient-Based Optimization" (2020).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -61,7 +61,7 @@ class GradientPlanner(Planner):
     # Measured on the agent-sized MLP benchmark (benchmarks/planners.py): per-iteration time
     # is dominated by per-op overhead, so 16 candidates cost little more than 8; larger,
     # less-smoothed Adam steps reach CEM 512x6's cost in ~6-8 iterations.
-    FAST_PRESET: dict[str, Any] = {"num_samples": 16, "iterations": 6, "lr": 0.3, "betas": (0.7, 0.99),
+    FAST_PRESET: ClassVar[dict[str, Any]] = {"num_samples": 16, "iterations": 6, "lr": 0.3, "betas": (0.7, 0.99),
                                     "patience": 3, "tolerance": 1e-4, "max_cuts": 0}
 
     def __init__(
@@ -115,12 +115,6 @@ class GradientPlanner(Planner):
         # share one range (the common case), which saves a tensor op per iteration.
         step = self.lr * self.action_half_range
         self._step_scale: Tensor | float = float(step[0]) if bool((step == step[0]).all()) else step
-
-    @classmethod
-    def fast(cls, horizon: int, action_low: ArrayLike, action_high: ArrayLike,
-             **overrides: Any) -> GradientPlanner:
-        """The cheap preset for replanning every control step from a shifted warm start."""
-        return cls(horizon, action_low, action_high, **{**cls.FAST_PRESET, **overrides})
 
     # ------------------------------------------------------------------ search
     def initial_candidates(self, init: Tensor | None, n: int) -> Tensor:

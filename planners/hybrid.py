@@ -14,7 +14,7 @@ Cross-Entropy and Gradient-Based Optimization" (GradCEM, 2020).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -33,7 +33,7 @@ class HybridPlanner(GradientPlanner):
     """
 
     name = "hybrid"
-    FAST_PRESET: dict[str, Any] = {**GradientPlanner.FAST_PRESET, "num_samples": 8, "sample_size": 64}
+    FAST_PRESET: ClassVar[dict[str, Any]] = {**GradientPlanner.FAST_PRESET, "num_samples": 8, "sample_size": 64}
 
     def __init__(self, horizon: int, action_low: ArrayLike, action_high: ArrayLike, *,
                  sample_size: int = 256, **kwargs: Any) -> None:

@@ -18,8 +18,10 @@ from planners import (
     GradientPlanner,
     HybridPlanner,
     MPPIPlanner,
+    PlannerConfig,
     PlanResult,
     make_planner,
+    shift,
 )
 
 ALL_PLANNERS = sorted(PLANNERS)
@@ -302,7 +304,7 @@ def test_warm_start_from_the_shifted_previous_plan_helps(name):
     low, high = [-bound] * 2, [bound] * 2
     previous = GradientPlanner(lqr.horizon, low, high).plan(lqr.objective()).actions
     x1 = lqr.A @ lqr.x0 + lqr.B @ previous[0].double().numpy()  # one control step later
-    shifted = torch.cat([previous[1:], previous[-1:]])
+    shifted = shift(previous)
     budget = {"num_samples": 64, "iterations": 5} if name in ("cem", "mppi") else {
         "num_samples": 8, "iterations": 5, "patience": None}
     cold = make_planner(name, horizon=lqr.horizon, action_low=low, action_high=high, **budget)
@@ -310,3 +312,27 @@ def test_warm_start_from_the_shifted_previous_plan_helps(name):
     cold_cost = cold.plan(lqr.objective(x1)).cost
     warm_cost = warm.plan(lqr.objective(x1), init=shifted).cost
     assert warm_cost < 0.9 * cold_cost
+
+
+# --------------------------------------------------------------------------- presets and helpers
+def test_fast_preset_and_config_build_the_cheap_planner():
+    fast = make_planner("gradient", horizon=5, action_low=[-1.0], action_high=[1.0], preset="fast")
+    assert fast.num_samples == GradientPlanner.FAST_PRESET["num_samples"]
+    assert fast.iterations == GradientPlanner.FAST_PRESET["iterations"]
+    assert make_planner("gradient", horizon=5, action_low=[-1.0], action_high=[1.0]).iterations > fast.iterations
+    built = PlannerConfig(name="hybrid", iterations=3, seed=7).build(5, [-1.0], [1.0])
+    assert isinstance(built, HybridPlanner) and built.iterations == 3 and built.seed == 7
+    assert built.sample_size == HybridPlanner.FAST_PRESET["sample_size"]
+    cem = PlannerConfig(name="cem", preset="default").build(5, [-1.0], [1.0], num_samples=64)
+    assert isinstance(cem, CEMPlanner) and cem.num_samples == 64
+    with pytest.raises(ValueError, match="preset"):
+        make_planner("cem", horizon=5, action_low=[-1.0], action_high=[1.0], preset="turbo")
+
+
+def test_shift_drops_the_executed_action_and_repeats_the_last():
+    plan = torch.arange(8.0).reshape(4, 2)  # (H, A)
+    assert torch.equal(shift(plan), torch.tensor([[2.0, 3.0], [4.0, 5.0], [6.0, 7.0], [6.0, 7.0]]))
+    assert torch.equal(shift(plan, 0), plan)
+    assert torch.equal(shift(plan, 10), plan[-1:].expand(4, 2))
+    with pytest.raises(ValueError, match=r"\(H, A\)"):
+        shift(plan[None])
