@@ -24,6 +24,7 @@ run-directory layout of CleanRL for TensorBoard.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -56,7 +57,7 @@ AGENT_NAMES = SB3_AGENTS + MPC_AGENTS
 
 DEFAULT_AGENTS = ("sac", "mpc_pretrained", "mpc_scratch")
 
-DEFAULT_BUDGET_STEPS = 20_000
+DEFAULT_BUDGET_STEPS = 6_000
 """Env steps per agent in a full comparison (see the README for the measured wall time)."""
 
 QUICK_BUDGET_STEPS = 1_500
@@ -114,15 +115,21 @@ class MPCCompareConfig:
     checkpoint: str | None = None
     """Checkpoint of ``mpc_pretrained`` (None: ``checkpoints/{env}.pt`` if shipped, else the cache; pretrained on the spot if neither exists)."""
     pretrain_steps: int | None = None
-    """Env steps of pretraining data when there is no checkpoint (None: 3000, or 500 with --quick)."""
+    """Env steps of pretraining data when there is no checkpoint (None: 3000, or 300 with --quick)."""
     pretrain_updates: int | None = None
-    """Gradient updates of pretraining when there is no checkpoint (None: 3000, or 200 with --quick)."""
+    """Gradient updates of pretraining when there is no checkpoint (None: 3000, or 50 with --quick)."""
     online_learning: bool = True
     """Let both MPC agents update their world model and critic while they act."""
     scratch_random_steps: int = 1000
-    """``mpc_scratch``: first env steps driven by exploration noise before planning starts (they count in its budget)."""
+    """``mpc_scratch``: first env steps driven by exploration noise before planning starts (they count in its budget; at most 200 with --quick)."""
     planner: Literal["gradient", "cem", "mppi"] = "gradient"
     """Planner of ``mpc_scratch`` and of a pretrained-on-the-spot agent (a checkpoint keeps its own)."""
+    planner_preset: Literal["fast", "agent"] = "fast"
+    """fast: the gradient planner's cheap replanning preset (GradientPlanner.FAST_PRESET) for both MPC agents; agent: the agent's (or checkpoint's) own settings."""
+    planner_iterations: int | None = None
+    """Override the planner's iterations per step for both MPC agents (None: keep the preset's)."""
+    updates_per_step: float | None = None
+    """Online gradient updates per env step for both MPC agents (None: the agent's default); the main cost of online learning."""
     device: str = "cpu"
     """Torch device of the MPC agents; CPU so that wall times compare with SB3's."""
 
@@ -136,13 +143,13 @@ class ComparisonConfig:
     agents: tuple[str, ...] = DEFAULT_AGENTS
     """Agents to run, in order: any of sac, ppo, mpc_pretrained, mpc_scratch (comma-separated also works)."""
     budget_steps: int | None = None
-    """Env steps per agent (None: 20000, or 1500 with --quick)."""
+    """Env steps per agent (None: 6000, or 1500 with --quick; see DEFAULT_BUDGET_STEPS)."""
     seed: int = 0
     """Seed of every agent and env (the same for all, so they face the same start states)."""
     quick: bool = False
     """Smoke-test mode: small budget and window, shorter pretraining; for CI, not for conclusions."""
     window: int | None = None
-    """Episodes in the rolling success window (None: 20, or 3 with --quick)."""
+    """Episodes in the rolling success window (None: 10, or 3 with --quick)."""
     target: float = DEFAULT_TARGET
     """Rolling success rate that counts as competent."""
     success_threshold: float | None = None
@@ -192,8 +199,9 @@ class ComparisonConfig:
                 f"budget_steps must be a positive number of env steps, got {self.budget_steps}"
             )
         if self.quick:
-            # A smoke-test budget of ~1500 steps leaves SAC no time to learn after 1000 random ones.
+            # A smoke-test budget of ~1500 steps leaves no time to learn after 1000 random ones.
             self.sb3.learning_starts = min(self.sb3.learning_starts, 100)
+            self.mpc.scratch_random_steps = min(self.mpc.scratch_random_steps, 200)
 
 
 # --------------------------------------------------------------------- outcomes
@@ -451,39 +459,55 @@ def default_checkpoint(spec: str) -> Path:
     return shipped if shipped.exists() else _cache_dir() / f"{_slug(spec)}.pt"
 
 
-def _mpc_agent_config(config: ComparisonConfig, random_steps: int):
+def _mpc_agent_config(config: ComparisonConfig, base: Any = None, random_steps: int | None = None):
+    """``base`` (an ``AgentConfig``; a fresh one if None) with the comparison's MPC settings."""
     from agent.mpc import AgentConfig, PlannerConfig
 
-    return AgentConfig(
-        planner=PlannerConfig(name=config.mpc.planner),
-        online=config.mpc.online_learning,
-        random_steps=random_steps,
-        device=config.mpc.device,
+    if base is None:
+        base = AgentConfig(planner=PlannerConfig(name=config.mpc.planner))
+    planner = base.planner
+    if config.mpc.planner_preset == "fast" and planner.name == "gradient":
+        from planners import GradientPlanner
+
+        preset = dict(GradientPlanner.FAST_PRESET)
+        planner = dataclasses.replace(
+            planner,
+            num_samples=preset.pop("num_samples"),
+            iterations=preset.pop("iterations"),
+            options={**planner.options, **preset},
+        )
+    if config.mpc.planner_iterations is not None:
+        planner = dataclasses.replace(planner, iterations=config.mpc.planner_iterations)
+    changes: dict[str, Any] = dict(
+        planner=planner, online=config.mpc.online_learning, device=config.mpc.device
     )
+    if random_steps is not None:
+        changes["random_steps"] = random_steps
+    if config.mpc.updates_per_step is not None:
+        changes["updates_per_step"] = config.mpc.updates_per_step
+    return dataclasses.replace(base, **changes)
 
 
 def make_mpc_scratch(env: gym.Env, config: ComparisonConfig) -> AgentLike:
     """A fresh, untrained MPC agent: it learns its world model only from the task's own steps."""
     from agent.mpc import MPCAgent
 
-    return MPCAgent(
-        env, _mpc_agent_config(config, config.mpc.scratch_random_steps), seed=config.seed
-    )
+    agent_config = _mpc_agent_config(config, random_steps=config.mpc.scratch_random_steps)
+    return MPCAgent(env, agent_config, seed=config.seed)
 
 
 def make_mpc_pretrained(env: gym.Env, config: ComparisonConfig) -> AgentLike:
     """The MPC agent from its checkpoint, or pretrained on the spot (and cached) when there is none.
 
-    A loaded agent keeps the planner settings stored in its checkpoint; only online
-    learning is switched as the comparison asks.
+    A loaded agent keeps the settings stored in its checkpoint except those the
+    comparison sets for both MPC agents (planner preset, online learning, device).
     """
     from agent.mpc import MPCAgent
 
     path = Path(config.mpc.checkpoint) if config.mpc.checkpoint else default_checkpoint(config.env)
     if path.exists():
-        agent = MPCAgent.load(path, env, seed=config.seed)
-        agent.config.online = config.mpc.online_learning
-        return agent
+        stored = MPCAgent.load(path, env, seed=config.seed).config
+        return MPCAgent.load(path, env, _mpc_agent_config(config, stored), seed=config.seed)
     if config.mpc.checkpoint:
         raise FileNotFoundError(
             f"checkpoint {path} does not exist; pass an existing --mpc.checkpoint, or leave it "
@@ -491,14 +515,14 @@ def make_mpc_pretrained(env: gym.Env, config: ComparisonConfig) -> AgentLike:
         )
     from agent.pretrain import PretrainConfig
 
-    pretrain_steps = config.mpc.pretrain_steps or (500 if config.quick else 3000)
-    pretrain_updates = config.mpc.pretrain_updates or (200 if config.quick else 3000)
+    pretrain_steps = config.mpc.pretrain_steps or (300 if config.quick else 3000)
+    pretrain_updates = config.mpc.pretrain_updates or (50 if config.quick else 3000)
     pretrain_config = PretrainConfig(
         env=config.env, collect_steps=pretrain_steps, updates=pretrain_updates, seed=config.seed
     )
     agent = MPCAgent.pretrain(
         config.env,
-        _mpc_agent_config(config, 0),
+        _mpc_agent_config(config, random_steps=0),
         pretrain_config=pretrain_config,
         progress=config.progress,
     )

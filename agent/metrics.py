@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-DEFAULT_WINDOW = 20
-"""Episodes in the rolling success window unless a caller says otherwise."""
+DEFAULT_WINDOW = 10
+"""Episodes in the rolling success window unless a caller says otherwise (90 % = 9 of 10)."""
 
 DEFAULT_TARGET = 0.9
 """Rolling success rate that counts as competent (the issue's 90 %)."""

@@ -244,6 +244,12 @@ def test_plot_from_a_hand_made_report(tmp_path):
 
 
 def test_cli_quick_end_to_end(tiny_env, tmp_path):
+    from agent.mpc import MPCAgent
+    from envs import make_env
+
+    # An untrained checkpoint stands in for a pretrained one: this checks the plumbing only.
+    checkpoint = tmp_path / "tiny.pt"
+    MPCAgent(make_env(tiny_env), seed=0).save(checkpoint)
     out_json, out_png = tmp_path / "out.json", tmp_path / "out.png"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(REPO)]))
     command = [
@@ -251,8 +257,10 @@ def test_cli_quick_end_to_end(tiny_env, tmp_path):
         str(REPO / "examples" / "compare_baseline.py"),
         "--env", tiny_env,
         "--quick",
-        "--agents", "sac",
-        "--budget-steps", "300",
+        "--agents", "sac,mpc_pretrained,mpc_scratch",
+        "--budget-steps", "160",
+        "--mpc.checkpoint", str(checkpoint),
+        "--mpc.scratch-random-steps", "80",
         "--json", str(out_json),
         "--plot", str(out_png),
         "--runs-dir", str(tmp_path / "runs"),
@@ -261,23 +269,27 @@ def test_cli_quick_end_to_end(tiny_env, tmp_path):
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out_json.read_text())
-    assert report["quick"] is True and report["window"] == 3
-    sac = report["agents"]["sac"]
-    for key in (
-        "falls_total",
-        "falls_before_competence",
-        "steps_to_90",
-        "final_success_rate",
-        "final_return",
-        "wall_seconds",
-        "series",
-    ):
-        assert key in sac
-    assert sac["env_steps"] == 300
-    assert sac["series"] and sac["series"][-1]["env_step"] <= 300
-    assert sac["falls_total"] == sum(e["fell"] for e in sac["series"])
+    assert report["quick"] is True and report["window"] == 3 and report["interrupted"] is False
+    assert list(report["agents"]) == ["sac", "mpc_pretrained", "mpc_scratch"]
+    for name, agent in report["agents"].items():
+        for key in (
+            "falls_total",
+            "falls_before_competence",
+            "steps_to_90",
+            "final_success_rate",
+            "final_return",
+            "wall_seconds",
+            "pretraining_steps",
+            "pretraining_falls",
+            "series",
+        ):
+            assert key in agent, (name, key)
+        assert agent["env_steps"] == 160, name
+        assert agent["series"] and agent["series"][-1]["env_step"] <= 160, name
+        assert agent["falls_total"] == sum(e["fell"] for e in agent["series"]), name
+    assert report["agents"]["mpc_scratch"]["act_ms_median"] > 0
     assert out_png.stat().st_size > 10_000
-    assert "SAC (model-free)" in done.stdout
+    assert "SAC (model-free)" in done.stdout and "MPC, from scratch" in done.stdout
 
 
 def test_cli_rejects_bad_input_without_a_traceback(tmp_path):
