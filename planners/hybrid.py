@@ -29,7 +29,9 @@ class HybridPlanner(GradientPlanner):
     Args:
         sample_size: sequences evaluated (without gradients) in the seeding round.
         (all others: see :class:`GradientPlanner`; ``num_samples`` is the number of
-        candidates refined by gradient steps and ``iterations`` caps those steps.)
+        candidates refined by gradient steps and ``iterations`` caps those steps;
+        ``warm_lr_factor`` is not used, as the refined candidates are the best samples
+        wherever they came from.)
     """
 
     name = "hybrid"
