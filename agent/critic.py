@@ -42,7 +42,7 @@ class CriticConfig:
     """TD(lambda) mixing along the sampled window (0: one-step TD, 1: Monte Carlo + bootstrap)."""
     tau: float = 0.01
     """Polyak step of the target network."""
-    lr: float = 3e-4
+    lr: float = 1e-3
     """Adam learning rate."""
     pessimism: float = 1.0
     """kappa in mean + kappa * std over heads, used by ``pessimistic``."""

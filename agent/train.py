@@ -10,7 +10,7 @@ World-model loss (weights in :class:`~agent.world_model.WorldModelConfig`), with
 - latent: ``sum_t rho^t mean ||z_{t+1} - zbar_{t+1}||^2 / Z`` over valid steps (JEPA);
 - VICReg variance + covariance on the online encodings of all window observations and on
   the predictions (the collapse guard of a stop-gradient/EMA target);
-- cost: MSE of ``cost(z_t, a_t)`` on valid non-fall transitions;
+- cost: MSE of ``symlog(cost / cost_scale)`` (the cost head's raw output) on valid non-fall transitions;
 - terminal: BCE of ``terminal(z_t, a_t)`` against ``fell`` on valid transitions.
 
 Critic loss: MSE (in units of ``value_scale``) to TD(lambda) targets built from real costs
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from agent.critic import Critic, CriticConfig
 from agent.math import ema_update, lambda_returns, masked_mean, vicreg_covariance, vicreg_variance
-from agent.world_model import WorldModel, WorldModelConfig
+from agent.world_model import WorldModel, WorldModelConfig, symlog
 
 __all__ = ["Trainer", "check_batch"]
 
@@ -91,7 +91,7 @@ class Trainer:
         step_weight = weights[None, :] * mask  # (B, H)
         latents, cost_pred, term_logit = [z], [], []
         for t in range(horizon):
-            cost_pred.append(wm.cost(z, action[:, t]))
+            cost_pred.append(wm.cost_symlog(z, action[:, t]))
             term_logit.append(wm.terminal_logit(z, action[:, t]))
             z = wm.next(z, action[:, t])
             latents.append(z)
@@ -106,7 +106,8 @@ class Trainer:
         loss_var = vicreg_variance(encodings) + vicreg_variance(predictions)
         loss_cov = vicreg_covariance(encodings) + vicreg_covariance(predictions)
         non_fall = step_weight * (1 - fell)
-        loss_cost = masked_mean((cost_pred - cost).pow(2), non_fall) * weights.numel() / weights.sum()
+        cost_target = symlog(cost / wm.cost_scale)
+        loss_cost = masked_mean((cost_pred - cost_target).pow(2), non_fall) * weights.numel() / weights.sum()
         bce = F.binary_cross_entropy_with_logits(
             term_logit, fell, reduction="none", pos_weight=torch.tensor(cfg.terminal_pos_weight, device=device)
         )

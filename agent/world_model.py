@@ -30,7 +30,7 @@ from torch import nn
 
 from agent.layers import mlp
 
-__all__ = ["WorldModelConfig", "WorldModel", "latent_prediction_error"]
+__all__ = ["WorldModelConfig", "WorldModel", "latent_prediction_error", "symlog", "symexp"]
 
 
 @dataclass
@@ -54,17 +54,27 @@ class WorldModelConfig:
     vicreg_cov_coef: float = 0.04
     """Weight of the VICReg covariance term (decorrelated latent dimensions)."""
     cost_coef: float = 1.0
-    """Weight of the cost-head regression (on non-fall transitions)."""
+    """Weight of the cost-head regression in symlog(cost / cost_scale) units (non-fall transitions)."""
     terminal_coef: float = 1.0
     """Weight of the fall-head binary cross-entropy."""
     terminal_pos_weight: float = 1.0
     """BCE weight of fall transitions; 1 keeps probabilities calibrated for the planner."""
     ema_tau: float = 0.01
     """Step size of the EMA target encoder update."""
-    lr: float = 3e-4
-    """Adam learning rate."""
+    lr: float = 1e-3
+    """Adam learning rate (1e-3: the CPU budget allows only a few thousand updates)."""
     grad_clip: float = 10.0
     """Gradient-norm clip of each update."""
+
+
+def symlog(x: torch.Tensor) -> torch.Tensor:
+    """``sign(x) log(1 + |x|)``: compresses large magnitudes, ~identity near 0."""
+    return torch.sign(x) * torch.log1p(x.abs())
+
+
+def symexp(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`symlog`; smooth (slope 1 at 0)."""
+    return torch.sign(x) * torch.expm1(x.abs())
 
 
 class WorldModel(nn.Module):
@@ -86,6 +96,9 @@ class WorldModel(nn.Module):
         self.register_buffer("obs_mean", torch.zeros(obs_dim))
         self.register_buffer("obs_std", torch.ones(obs_dim))
         self.register_buffer("fall_cost", torch.zeros(()))
+        # Cost head works in symlog(cost / cost_scale): rare large costs (a goal bonus) must not
+        # drown the small per-step progress costs the planner steers by.
+        self.register_buffer("cost_scale", torch.ones(()))
         self.register_buffer("normalizer_set", torch.zeros((), dtype=torch.bool))
 
     @property
@@ -104,9 +117,12 @@ class WorldModel(nn.Module):
         self.normalizer_set.fill_(True)
 
     def set_fall_cost(self, cost: np.ndarray, fell: np.ndarray) -> None:
-        """``fall_cost`` = mean cost of transitions labelled ``fell`` (0 when there are none)."""
+        """From per-transition ``cost (N,)`` and ``fell (N,)``: ``fall_cost`` = mean cost of falls
+        (0 when there are none) and ``cost_scale`` = mean |cost| of the other transitions."""
         cost, fell = np.asarray(cost, np.float64), np.asarray(fell, bool)
         self.fall_cost.fill_(float(cost[fell].mean()) if fell.any() else 0.0)
+        rest = np.abs(cost[~fell])
+        self.cost_scale.fill_(max(float(rest.mean()), 1e-6) if rest.size else 1.0)
 
     # ------------------------------------------------------------------ heads
     def _normalize(self, obs: torch.Tensor) -> torch.Tensor:
@@ -125,9 +141,13 @@ class WorldModel(nn.Module):
         """Latent dynamics ``z (..., Z), a (..., A) in [-1, 1] -> z' (..., Z)`` (residual)."""
         return z + self.dynamics(torch.cat([z, a], dim=-1))
 
+    def cost_symlog(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Raw cost-head output, ``symlog(cost / cost_scale)``: ``(..., Z), (..., A) -> (...)``."""
+        return self.cost_head(torch.cat([z, a], dim=-1)).squeeze(-1)
+
     def cost(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Expected cost of a non-fall transition: ``(..., Z), (..., A) -> (...)``."""
-        return self.cost_head(torch.cat([z, a], dim=-1)).squeeze(-1)
+        return symexp(self.cost_symlog(z, a)) * self.cost_scale
 
     def terminal_logit(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Logit of the fall probability: ``(..., Z), (..., A) -> (...)``."""
