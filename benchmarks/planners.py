@@ -6,16 +6,18 @@ Problems
 - ``mlp``: a random latent world model the size of the agent's (latent 64, hidden 256,
   H=15, A=2): z_{t+1} = z_t + MLP([z_t, a_t]), cost = sum_t ||z_t - goal||^2 / 64 + 0.01
   ||a_t||^2, from a cold start (no warm start).
-- ``mlp-warm``: the same model one control step later, warm-started from the previous
-  thorough plan shifted by one step: the agent's situation at every env step.
+- ``mlp-warm``: the same model one control step later (the first action executed, plus a
+  small latent disturbance standing in for model error), warm-started from the previous
+  fast-preset plan shifted by one step: the agent's situation at every env step.
 
 Every (planner, budget) configuration runs ``rounds`` times, interleaved with the others so
-that load drift on a shared machine hits all of them alike; the table reports medians. Costs
+that load drift on a shared machine hits all of them alike; the table reports medians of
+thread CPU time (robust to preemption by other processes) and of wall time. Costs
 are deterministic for the seed (the planner is reset before each run). The reference cost is
 the exact optimum (LQR) or the best cost any planner reached (the MLP problems).
 
 Speed goal (issue #3): the gradient planner reaches the cost of CEM 512 samples x 6 iterations
-in <= 1/10 of CEM's wall time.
+in <= 1/10 of CEM's time on one thread.
 
     PYTHONPATH=. python benchmarks/planners.py --out benchmarks/results/planners.json
     PYTHONPATH=. python benchmarks/planners.py --quick      # fewer rounds and budgets
