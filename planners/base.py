@@ -164,6 +164,9 @@ class Planner:
             raise TypeError(f"objective must be callable (N, H, A) -> (N,), got {type(objective).__name__}")
         warm = self._check_init(init)
         actions, cost, iterations, evaluations = self._search(objective, warm)
+        if not bool(torch.isfinite(actions).all()):  # a last guard; the searches prevent it
+            raise RuntimeError(f"{type(self).__name__} produced non-finite actions; please report "
+                               "this with the objective that caused it")
         return PlanResult(actions=actions.detach(), cost=float(cost), iterations=iterations,
                           evaluations=evaluations)
 

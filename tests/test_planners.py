@@ -220,6 +220,29 @@ def test_candidates_with_nan_or_inf_cost_are_discarded(name):
     assert -0.8 <= float(result.actions[0, 0]) <= 0.0
 
 
+@pytest.mark.parametrize("name", ["gradient", "hybrid"])
+def test_nan_gradients_of_finite_costs_never_reach_the_plan(name):
+    def objective(actions):  # finite costs, even for NaN actions; NaN gradients where a > 0
+        a = torch.nan_to_num(actions, nan=0.9)  # sanitised inputs: NaN maps to the optimum
+        # torch.where's backward multiplies the unselected branch's local gradient
+        # (here 1 / (2 sqrt(-a)) = NaN for a > 0) by zero: 0 * NaN = NaN.
+        guarded = torch.where(a > 0, torch.zeros_like(a), torch.sqrt(-a))
+        return (guarded + (a - 0.9) ** 2).sum(dim=(1, 2))
+
+    planner = make_planner(name, horizon=4, action_low=[-1.0], action_high=[1.0], num_samples=16,
+                           iterations=10)
+    result = planner.plan(objective)
+    assert torch.isfinite(result.actions).all() and math.isfinite(result.cost)
+    assert result.actions.abs().max() <= 1.0
+
+
+def test_gradient_planner_works_inside_an_outer_no_grad_block():
+    planner = GradientPlanner(4, [-1.0], [1.0], iterations=50)
+    with torch.no_grad():
+        result = planner.plan(lambda a: ((a - 0.5) ** 2).sum(dim=(1, 2)))
+    assert result.cost < 1e-3
+
+
 @pytest.mark.parametrize("name", ALL_PLANNERS)
 def test_all_nan_costs_raise_a_clear_error(name):
     planner = make_planner(name, horizon=4, action_low=[-1.0], action_high=[1.0], num_samples=8,
