@@ -30,7 +30,9 @@ import json
 import math
 import os
 import re
+import shlex
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -57,10 +59,10 @@ AGENT_NAMES = SB3_AGENTS + MPC_AGENTS
 
 DEFAULT_AGENTS = ("sac", "mpc_pretrained", "mpc_scratch")
 
-DEFAULT_BUDGET_STEPS = 6_000
+DEFAULT_BUDGET_STEPS = 4_000
 """Env steps per agent in a full comparison (see the README for the measured wall time)."""
 
-QUICK_BUDGET_STEPS = 1_500
+QUICK_BUDGET_STEPS = 600
 """Env steps per agent with ``--quick`` (raised to the env's minimum if that is larger)."""
 
 QUICK_WINDOW = 3
@@ -143,7 +145,7 @@ class ComparisonConfig:
     agents: tuple[str, ...] = DEFAULT_AGENTS
     """Agents to run, in order: any of sac, ppo, mpc_pretrained, mpc_scratch (comma-separated also works)."""
     budget_steps: int | None = None
-    """Env steps per agent (None: 6000, or 1500 with --quick; see DEFAULT_BUDGET_STEPS)."""
+    """Env steps per agent (None: 4000, or with --quick 600 raised to the window's minimum; see DEFAULT_BUDGET_STEPS)."""
     seed: int = 0
     """Seed of every agent and env (the same for all, so they face the same start states)."""
     quick: bool = False
@@ -160,6 +162,8 @@ class ComparisonConfig:
     """Write the report here, after each agent and on Ctrl-C."""
     plot: str | None = None
     """Write a PNG here: cumulative falls and rolling success rate vs env steps."""
+    markdown: str | None = None
+    """Write the results table (markdown, with the command that made it) here."""
     tensorboard: bool = True
     """Log per-episode scalars to ``{runs_dir}/{env}__compare__{seed}__{time}``."""
     runs_dir: str = "runs"
@@ -930,6 +934,23 @@ def results_table(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _describe(report: Mapping[str, Any]) -> str:
+    lines = [
+        f"**{report['env']}**, {report['budget_steps']} env steps per agent, seed {report['seed']}, "
+        f"success = rolling rate over {report['window']} episodes reaching {report['target']:.0%}"
+        + (" (interrupted)" if report.get("interrupted") else "")
+        + "."
+    ]
+    for name, agent in report["agents"].items():
+        if agent.get("pretraining_steps"):
+            lines.append(
+                f"{AGENT_LABELS.get(name, name)}: pretraining data cost "
+                f"{agent['pretraining_steps']} env steps and {agent['pretraining_falls']} falls "
+                "(counted in the parenthesised falls figure)."
+            )
+    return "\n".join(lines)
+
+
 def load_report(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a report written by :func:`write_json`."""
     with open(path) as handle:
@@ -947,7 +968,14 @@ def main(
 
     torch.set_num_threads(config.threads)
     report = run_comparison(config, agent_factories)
-    print(results_table(report))
+    table = results_table(report)
+    print(table)
+    if config.markdown:
+        path = Path(config.markdown)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        command = " ".join(shlex.quote(arg) for arg in ["python", *sys.argv])
+        path.write_text(f"{_describe(report)}\n\n{table}\n\nCommand: `{command}`\n")
+        print(f"table:  {config.markdown}")
     if config.json:
         print(f"report: {config.json}")
     if config.plot:

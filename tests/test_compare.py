@@ -263,6 +263,7 @@ def test_cli_quick_end_to_end(tiny_env, tmp_path):
         "--mpc.scratch-random-steps", "80",
         "--json", str(out_json),
         "--plot", str(out_png),
+        "--markdown", str(tmp_path / "out.md"),
         "--runs-dir", str(tmp_path / "runs"),
         "--no-progress",
     ]  # fmt: skip
@@ -290,6 +291,8 @@ def test_cli_quick_end_to_end(tiny_env, tmp_path):
     assert report["agents"]["mpc_scratch"]["act_ms_median"] > 0
     assert out_png.stat().st_size > 10_000
     assert "SAC (model-free)" in done.stdout and "MPC, from scratch" in done.stdout
+    table = (tmp_path / "out.md").read_text()
+    assert "| MPC, pretrained world model |" in table and "--quick" in table
 
 
 def test_cli_rejects_bad_input_without_a_traceback(tmp_path):
