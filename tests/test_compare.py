@@ -210,6 +210,22 @@ def test_ctrl_c_keeps_what_was_recorded(tiny_env, tmp_path):
     assert Path(config.plot).stat().st_size > 0
 
 
+def test_sac_run_is_deterministic_for_a_seed(tiny_env, tmp_path):
+    def sac_series(seed):
+        config = quiet_config(
+            tiny_env, tmp_path, agents=("sac",), budget_steps=120, seed=seed, quick=True,
+            json=None, plot=None, tensorboard=False,
+        )  # fmt: skip
+        return [
+            (e["env_step"], e["return"]) for e in run_comparison(config)["agents"]["sac"]["series"]
+        ]
+
+    first = sac_series(0)
+    assert len(first) >= 3
+    assert sac_series(0) == first
+    assert sac_series(1) != first
+
+
 def test_bad_agent_names_are_listed():
     with pytest.raises(ValueError, match="valid names are") as info:
         ComparisonConfig(agents=("sac", "dqn"))
