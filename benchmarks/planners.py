@@ -59,6 +59,8 @@ class Args:
     """problems to run"""
     profile: bool = True
     """profile the gradient planner's per-iteration time on the MLP objective"""
+    compile: bool = False
+    """also measure torch.compile of the MLP objective (compile time vs per-plan time)"""
     seed: int = 0
     """seed of the problems and the planners"""
 
@@ -137,25 +139,52 @@ class RandomLatentModel:
         hidden = torch.nn.functional.elu(torch.addmm(action @ self.w_a + self.b_1, z, self.w_z))
         return torch.addmm(z + self.b_2, hidden, self.w_2)
 
-    def objective(self, z0: Tensor) -> Callable[[Tensor], Tensor]:
-        """Cost of action sequences from latent z0 (L,): (N, H, A) -> (N,)."""
+    def cost(self, actions: Tensor, z0: Tensor) -> Tensor:
+        """Cost of action sequences (N, H, A) from latent z0 (L,): -> (N,)."""
+        n = actions.shape[0]
+        # unbind, not drive[:, t]: indexing in the loop makes autograd zero-fill a full
+        # (N, H, Hd) gradient per step; unbind's backward stacks once.
+        drives = (actions @ self.w_a + self.b_1).unbind(1)  # H x (N, Hd)
+        z = z0.expand(n, self.latent)
+        latents = []
+        for drive in drives:
+            hidden = torch.nn.functional.elu(torch.addmm(drive, z, self.w_z))  # (N, Hd)
+            z = torch.addmm(z + self.b_2, hidden, self.w_2)  # (N, L)
+            latents.append(z)
+        trajectory = torch.stack(latents, dim=1)  # (N, H, L)
+        return (((trajectory - self.goal) ** 2).sum(dim=(1, 2)) / self.latent
+                + 0.01 * (actions * actions).sum(dim=(1, 2)))
 
-        def cost(actions: Tensor) -> Tensor:  # (N, H, A) -> (N,)
-            n = actions.shape[0]
-            # unbind, not drive[:, t]: indexing in the loop makes autograd zero-fill a full
-            # (N, H, Hd) gradient per step; unbind's backward stacks once.
-            drives = (actions @ self.w_a + self.b_1).unbind(1)  # H x (N, Hd)
-            z = z0.expand(n, self.latent)
-            latents = []
-            for drive in drives:
-                hidden = torch.nn.functional.elu(torch.addmm(drive, z, self.w_z))  # (N, Hd)
-                z = torch.addmm(z + self.b_2, hidden, self.w_2)  # (N, L)
-                latents.append(z)
-            trajectory = torch.stack(latents, dim=1)  # (N, H, L)
-            return (((trajectory - self.goal) ** 2).sum(dim=(1, 2)) / self.latent
-                    + 0.01 * (actions * actions).sum(dim=(1, 2)))
+    def objective(self, z0: Tensor, cost: Callable[[Tensor, Tensor], Tensor] | None = None
+                  ) -> Callable[[Tensor], Tensor]:
+        """The planner's objective from z0 (L,): (N, H, A) -> (N,); ``cost`` may be a compiled
+        ``self.cost`` (z0 is an argument, not a closure constant, so one compile serves all)."""
+        cost = self.cost if cost is None else cost
+        return lambda actions: cost(actions, z0)
 
-        return cost
+
+def compile_check(seed: int, rounds: int = 30) -> dict:
+    """Does torch.compile of the MLP objective pay off on CPU? Compile time vs time saved."""
+    model = RandomLatentModel(seed)
+    low, high = -torch.ones(2), torch.ones(2)
+    start = time.perf_counter()
+    compiled = torch.compile(model.cost, dynamic=False)
+    candidates = GradientPlanner.fast(15, low, high, seed=seed).uniform(16)
+    x = candidates.clone().requires_grad_(True)
+    torch.autograd.grad(compiled(x, torch.zeros(model.latent)).sum(), x)
+    compile_s = time.perf_counter() - start
+    z0 = torch.randn(model.latent, generator=torch.Generator().manual_seed(seed + 1))
+    eager_objective, compiled_objective = model.objective(z0), model.objective(z0, compiled)
+    planner = GradientPlanner.fast(15, low, high, seed=seed, patience=None)
+    eager_ms, compiled_ms = [], []
+    for _ in range(rounds):  # interleaved
+        for objective, times in ((eager_objective, eager_ms), (compiled_objective, compiled_ms)):
+            planner.reset()
+            start = time.thread_time()
+            planner.plan(objective)
+            times.append(1e3 * (time.thread_time() - start))
+    return {"compile_s": compile_s, "fast_plan_eager_cpu_ms": statistics.median(eager_ms),
+            "fast_plan_compiled_cpu_ms": statistics.median(compiled_ms)}
 
 
 def mlp_problems(seed: int) -> tuple[Problem, Problem]:
@@ -405,6 +434,13 @@ def markdown(report: dict, command: str) -> str:
                   f"({p['profiler_ops_per_plan']} op calls), top ops by self time: "
                   + "; ".join(f"{o['op']} {o['self_percent']:.0f} % ({o['calls']} calls)"
                               for o in p["profiler_top_ops"][:6]) + ".", ""]
+    if "compile" in report:
+        c = report["compile"]
+        lines += ["### torch.compile of the MLP objective", "",
+                  f"Compiling (inductor, CPU) took {c['compile_s']:.0f} s; a fast-preset plan then "
+                  f"takes {c['fast_plan_compiled_cpu_ms']:.2f} ms CPU vs "
+                  f"{c['fast_plan_eager_cpu_ms']:.2f} ms eager. The planners do not compile "
+                  "anything themselves; an agent may compile its own rollout once per process.", ""]
     return "\n".join(lines)
 
 
@@ -435,6 +471,8 @@ def main(args: Args) -> None:
         print(f"{problem.name}: done", flush=True)
     if args.profile and "mlp" in report["problems"]:
         report["profile"] = profile_gradient(next(p for p in problems if p.name == "mlp"), args.seed)
+    if args.compile:
+        report["compile"] = compile_check(args.seed)
     text = markdown(report, command)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

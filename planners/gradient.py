@@ -227,7 +227,7 @@ class GradientPlanner(Planner):
                     break  # the last evaluation needs no update after it
                 # A finite cost can still have a NaN gradient (torch.where over a NaN branch,
                 # sqrt at 0): zero those entries so NaN never reaches the iterates.
-                torch.nan_to_num_(grad, nan=0.0, posinf=0.0, neginf=0.0)
+                grad = torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)  # may be expanded: not in place
                 if self.grad_clip is not None:
                     # Scale each candidate's gradient by min(1, clip / ||g||); norms of 0 stay 0.
                     norms = torch.linalg.vector_norm(grad, dim=(1, 2), keepdim=True)  # (N, 1, 1)

@@ -359,3 +359,21 @@ def test_shift_drops_the_executed_action_and_repeats_the_last():
     assert torch.equal(shift(plan, 10), plan[-1:].expand(4, 2))
     with pytest.raises(ValueError, match=r"\(H, A\)"):
         shift(plan[None])
+
+
+def test_adam_steps_scale_with_each_dimensions_range_and_the_warm_factor():
+    # A linear cost has a constant gradient, so Adam's first step is exactly lr * half-range
+    # (times warm_lr_factor for the warm-started candidate) against the gradient's sign.
+    def linear(actions):  # (N, 3, 2) -> (N,)
+        return actions.sum(dim=(1, 2))
+
+    def first_step(low, high, factor):
+        planner = GradientPlanner(3, low, high, num_samples=1, iterations=2, patience=None, lr=0.1,
+                                  warm_lr_factor=factor, grad_clip=None)
+        return planner.plan(linear, init=torch.zeros(3, 2)).actions
+
+    uniform = first_step([-1.0, -1.0], [1.0, 1.0], 1.0)
+    assert torch.allclose(uniform, torch.full((3, 2), -0.1))
+    per_dimension = first_step([-1.0, -2.0], [1.0, 2.0], 1.0)
+    assert torch.allclose(per_dimension, torch.tensor([[-0.1, -0.2]]).expand(3, 2))
+    assert torch.allclose(first_step([-1.0, -2.0], [1.0, 2.0], 0.5), per_dimension / 2)
