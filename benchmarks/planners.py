@@ -437,7 +437,9 @@ def markdown(report: dict, command: str) -> str:
     if "compile" in report:
         c = report["compile"]
         lines += ["### torch.compile of the MLP objective", "",
-                  f"Compiling (inductor, CPU) took {c['compile_s']:.0f} s; a fast-preset plan then "
+                  f"Compiling (inductor, CPU, with its on-disk cache as found; a cold cache took "
+                  f"30-50 s in this project's measurements) took {c['compile_s']:.0f} s; a "
+                  f"fast-preset plan then "
                   f"takes {c['fast_plan_compiled_cpu_ms']:.2f} ms CPU vs "
                   f"{c['fast_plan_eager_cpu_ms']:.2f} ms eager. The planners do not compile "
                   "anything themselves; an agent may compile its own rollout once per process.", ""]
