@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import Tensor
@@ -20,6 +20,7 @@ from torch import Tensor
 Objective = Callable[[Tensor], Tensor]  # actions (N, H, A) -> total cost (N,)
 
 ArrayLike = Tensor | Sequence[float] | float
+PlannerT = TypeVar("PlannerT", bound="Planner")
 
 
 @dataclass
@@ -134,7 +135,8 @@ class Planner:
 
     # ------------------------------------------------------------------ public API
     @classmethod
-    def fast(cls, horizon: int, action_low: ArrayLike, action_high: ArrayLike, **overrides: Any):
+    def fast(cls: type[PlannerT], horizon: int, action_low: ArrayLike, action_high: ArrayLike,
+             **overrides: Any) -> PlannerT:
         """The planner with its cheap preset (``FAST_PRESET``), for replanning every control
         step from a shifted warm start; ``overrides`` win over the preset."""
         return cls(horizon, action_low, action_high, **{**cls.FAST_PRESET, **overrides})

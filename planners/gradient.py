@@ -27,9 +27,10 @@ class GradientPlanner(Planner):
 
     Candidates are seeded from the warm start ``init`` (kept as is, plus Gaussian
     perturbations of it) and from uniform random restarts inside the box; without ``init``
-    the box centre takes the warm start's place. Every iteration evaluates all N, keeps the
-    best sequence ever evaluated, and stops early once the best cost has improved by less
-    than ``tolerance`` (relative) over ``patience`` iterations.
+    the box centre takes the warm start's place. Every iteration evaluates all N and keeps the
+    best sequence ever evaluated. When the best cost stalls (less than ``tolerance`` relative
+    improvement for ``patience`` iterations) the step size is cut, up to ``max_cuts`` times;
+    the next stall stops the search early.
 
     The defaults are the *thorough* preset, which solves the test problems (LQR to within
     1 %, pendulum swing-up) without tuning. For a control loop that replans every step from a
@@ -226,8 +227,9 @@ class GradientPlanner(Planner):
                 if iteration == iterations:
                     break  # the last evaluation needs no update after it
                 # A finite cost can still have a NaN gradient (torch.where over a NaN branch,
-                # sqrt at 0): zero those entries so NaN never reaches the iterates.
-                grad = torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)  # may be expanded: not in place
+                # sqrt at 0): zero those entries so NaN never reaches the iterates. Not in
+                # place: autograd may return an expanded tensor (e.g. for a linear cost).
+                grad = torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
                 if self.grad_clip is not None:
                     # Scale each candidate's gradient by min(1, clip / ||g||); norms of 0 stay 0.
                     norms = torch.linalg.vector_norm(grad, dim=(1, 2), keepdim=True)  # (N, 1, 1)
