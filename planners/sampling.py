@@ -3,13 +3,14 @@
 Both keep a diagonal Gaussian over action sequences, mean and std of shape (H, A), sample N
 sequences per iteration (clipped into the box), evaluate them under ``torch.no_grad`` and
 refit the Gaussian: CEM to the mean/std of the best ``elite_fraction`` (with smoothing),
-MPPI to the softmax(-cost / temperature)-weighted mean/std of all samples. The current
+MPPI's mean to the softmax(-cost / temperature)-weighted mean of all samples, with an
+annealed std. The current
 mean and the best sequence seen so far are always among the candidates, so the returned
 cost never gets worse from one iteration to the next.
 
 References: Rubinstein, "The cross-entropy method" (1999); Williams et al., "Information
-theoretic MPC for model-based reinforcement learning" (2017); the weighted-std variant of
-MPPI follows Hansen et al., TD-MPC (2022).
+theoretic MPC for model-based reinforcement learning" (2017); the optional weighted-std
+variant of MPPI follows Hansen et al., TD-MPC (2022).
 """
 
 from __future__ import annotations
@@ -127,14 +128,19 @@ class CEMPlanner(SamplingPlanner):
 
 
 class MPPIPlanner(SamplingPlanner):
-    """MPPI: refit to the softmax-weighted mean (and std) of all samples.
+    """MPPI: move the mean to the softmax-weighted mean of all samples.
 
     Weights are ``softmax(-(cost - min cost) / (temperature * scale))`` where ``scale`` is
     the std of the finite costs in the batch, so ``temperature`` is unit-free and the same
-    default works for costs of any magnitude.
+    default works for costs of any magnitude. As in classic MPPI the sampling std is not
+    refitted to the samples but annealed by ``std_decay`` per iteration: refitting it
+    (``adapt_std=True``, TD-MPC's variant) collapses the search too early on the pendulum
+    swing-up, while a fixed std never settles on LQR.
 
     Args:
         temperature: softness of the weighting, relative to the cost spread (smaller: greedier).
+        adapt_std: refit the std to the weighted spread of the samples instead of annealing.
+        std_decay: per-iteration factor on the std when ``adapt_std`` is off (1.0: fixed).
         (others: see :class:`SamplingPlanner`.)
     """
 
