@@ -108,6 +108,8 @@ class SB3Config:
     """PPO: env steps per rollout before each update."""
     device: str = "cpu"
     """Torch device for SB3; the comparison is timed on CPU."""
+    budget_steps: int | None = None
+    """Env steps for the SB3 agents only (None: the common --budget-steps). A longer run measures SAC's falls before competence, which it seldom reaches within the MPC agents' budget."""
 
 
 @dataclass
@@ -203,7 +205,7 @@ class ComparisonConfig:
                 f"budget_steps must be a positive number of env steps, got {self.budget_steps}"
             )
         if self.quick:
-            # A smoke-test budget of ~1500 steps leaves no time to learn after 1000 random ones.
+            # A smoke-test budget of a few hundred steps leaves no time after 1000 random ones.
             self.sb3.learning_starts = min(self.sb3.learning_starts, 100)
             self.mpc.scratch_random_steps = min(self.mpc.scratch_random_steps, 200)
 
@@ -221,7 +223,7 @@ class OutcomeRule:
     """Treat ``terminated`` as a fall even without ``info['fell']``."""
 
     def judge(self, ret: float, terminated: bool, info: Mapping[str, Any]) -> tuple[bool, bool]:
-        """``(fell, success)`` of an episode from its return and its last step."""
+        """``(fell, success)`` of an episode from its return and its last step; a fall is never a success."""
         fell = bool(info.get("fell", False)) or (self.terminated_is_fall and bool(terminated))
         if self.success_threshold is not None:
             success = ret >= self.success_threshold
@@ -352,6 +354,7 @@ class AgentRun:
     pretraining_falls: int = 0
     pretraining_episodes: int = 0
     pretraining_wall_seconds: float | None = None
+    budget_steps: int = 0
     interrupted: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -661,6 +664,7 @@ def build_report(
         agents[name] = {
             **summary,
             "wall_seconds": run.wall_seconds,
+            "budget_steps": run.budget_steps,
             "env_steps": run.env_steps,
             "steps_per_second": run.env_steps / run.wall_seconds if run.wall_seconds > 0 else None,
             "pretraining_steps": run.pretraining_steps,
@@ -727,6 +731,11 @@ def run_comparison(
     try:
         check_env_for_comparison(probe, config.env)
         budget = resolve_budget(config, probe)
+        sb3_budget = budget
+        if config.sb3.budget_steps is not None:
+            sb3_budget = resolve_budget(
+                dataclasses.replace(config, budget_steps=config.sb3.budget_steps), probe
+            )
         env_id = _env_id(probe, config.env)
     finally:
         probe.close()
@@ -751,7 +760,8 @@ def run_comparison(
         for name in config.agents:
             run = AgentRun(name=name)
             runs[name] = run
-            _run_one(name, run, config, budget, rule, factories, tb)
+            run.budget_steps = sb3_budget if name in SB3_AGENTS else budget
+            _run_one(name, run, config, run.budget_steps, rule, factories, tb)
             if config.json:
                 write_json(report(), config.json)
     except KeyboardInterrupt:
@@ -894,7 +904,7 @@ def plot_comparison(report: Mapping[str, Any], path: str | os.PathLike[str]) -> 
         ax.grid(alpha=0.3)
     handles, labels = ax_falls.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=max(1, len(labels)), frameon=False)
-    title = f"{report['env']}: {report['budget_steps']} env steps per agent, seed {report['seed']}"
+    title = f"{report['env']}: {_budget_words(report)}, seed {report['seed']}"
     if report.get("interrupted"):
         title += " (interrupted)"
     fig.suptitle(title)
@@ -934,9 +944,22 @@ def results_table(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _budget_words(report: Mapping[str, Any]) -> str:
+    budget = report["budget_steps"]
+    others = {
+        name: agent["budget_steps"]
+        for name, agent in report["agents"].items()
+        if agent.get("budget_steps", budget) != budget
+    }
+    words = f"{budget} env steps per agent"
+    if others:
+        words += " (" + ", ".join(f"{name}: {steps}" for name, steps in others.items()) + ")"
+    return words
+
+
 def _describe(report: Mapping[str, Any]) -> str:
     lines = [
-        f"**{report['env']}**, {report['budget_steps']} env steps per agent, seed {report['seed']}, "
+        f"**{report['env']}**, {_budget_words(report)}, seed {report['seed']}, "
         f"success = rolling rate over {report['window']} episodes reaching {report['target']:.0%}"
         + (" (interrupted)" if report.get("interrupted") else "")
         + "."

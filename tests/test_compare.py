@@ -226,6 +226,19 @@ def test_sac_run_is_deterministic_for_a_seed(tiny_env, tmp_path):
     assert sac_series(1) != first
 
 
+def test_ppo_stops_exactly_at_its_own_budget(tiny_env, tmp_path):
+    from agent.compare import SB3Config
+
+    sb3 = SB3Config(ppo_n_steps=64, budget_steps=150)
+    config = quiet_config(tiny_env, tmp_path, agents=("ppo", "mpc_scratch"), sb3=sb3)
+    report = run_comparison(config, {"mpc_scratch": stand_ins()["mpc_scratch"]})
+    ppo, scratch = report["agents"]["ppo"], report["agents"]["mpc_scratch"]
+    # PPO collects 64-step rollouts; it must still stop at 150, not at 192.
+    assert (ppo["env_steps"], ppo["budget_steps"]) == (150, 150)
+    assert (scratch["env_steps"], scratch["budget_steps"]) == (80, 80)
+    assert ppo["series"] and ppo["series"][-1]["env_step"] <= 150
+
+
 def test_bad_agent_names_are_listed():
     with pytest.raises(ValueError, match="valid names are") as info:
         ComparisonConfig(agents=("sac", "dqn"))
