@@ -793,9 +793,11 @@ def _run_one(
     callbacks: list[EpisodeCallback] = []
     if tb is not None:
         callbacks.append(tb.callback(name, config.window))
-    progress = _progress_bar(name, budget, config.progress)
+    progress = None  # made once the agent exists, so a pretraining bar does not interleave
 
     def show(record: EpisodeRecord, series: Sequence[EpisodeRecord]) -> None:
+        if progress is None:
+            return
         progress.set_postfix(
             episodes=len(series),
             falls=sum(int(r.fell) for r in series),
@@ -804,7 +806,7 @@ def _run_one(
         )
 
     callbacks.append(show)
-    recorder = EpisodeRecorder(env, rule, series=run.series, callbacks=callbacks, progress=progress)
+    recorder = EpisodeRecorder(env, rule, series=run.series, callbacks=callbacks)
     try:
         if name in factories:
             # The agent sees the bare env: any pretraining it does here is not task phase.
@@ -815,12 +817,15 @@ def _run_one(
             run.pretraining_episodes = int(stats.get("episodes", 0))
             if stats.get("wall_seconds") is not None:
                 run.pretraining_wall_seconds = float(stats["wall_seconds"])
+            progress = recorder.progress = _progress_bar(name, budget, config.progress)
             run_policy_agent(agent, recorder, budget, config.seed, run)
         else:
+            progress = recorder.progress = _progress_bar(name, budget, config.progress)
             run_sb3(name, recorder, budget, config.seed, config.sb3, run)
     finally:
         run.env_steps = recorder.total_steps
-        progress.close()
+        if progress is not None:
+            progress.close()
         env.close()
 
 
@@ -966,10 +971,16 @@ def _describe(report: Mapping[str, Any]) -> str:
     ]
     for name, agent in report["agents"].items():
         if agent.get("pretraining_steps"):
+            wall = agent.get("pretraining_wall_seconds")
             lines.append(
                 f"{AGENT_LABELS.get(name, name)}: pretraining data cost "
                 f"{agent['pretraining_steps']} env steps and {agent['pretraining_falls']} falls "
-                "(counted in the parenthesised falls figure)."
+                "(counted in the parenthesised falls figure)"
+                + (
+                    f"; pretraining took {wall:.0f} s, not included in its wall time."
+                    if wall
+                    else "."
+                )
             )
     return "\n".join(lines)
 
