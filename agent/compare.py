@@ -860,6 +860,10 @@ def plot_comparison(report: Mapping[str, Any], path: str | os.PathLike[str]) -> 
         offset = int(agent.get("pretraining_falls", 0))
         steps = [0] + [r.env_step for r in series]
         falls = [offset] + [offset + f for f in cumulative_falls(series)]
+        end = int(agent.get("env_steps", steps[-1]))
+        if end > steps[-1]:  # no fall after the last finished episode, up to the budget's end
+            steps.append(end)
+            falls.append(falls[-1])
         ax_falls.step(steps, falls, where="post", color=color, label=label)
         if agent.get("pretraining_steps", 0):
             ax_falls.plot([0], [offset], "o", color=color, label="_nolegend_")
@@ -893,7 +897,7 @@ def plot_comparison(report: Mapping[str, Any], path: str | os.PathLike[str]) -> 
         ax_falls.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
         ax_falls.set_ylim(0, top * 3)
     else:
-        ax_falls.set_ylim(0, top * 1.15 + 1)
+        ax_falls.set_ylim(-0.02 * (top + 1), top * 1.15 + 1)
     ax_falls.set_xlabel("env steps (task phase)")
     ax_falls.set_ylabel("cumulative falls (incl. pretraining)")
     ax_falls.set_title("Falls while learning")
