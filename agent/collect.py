@@ -5,9 +5,13 @@ toward a random *waypoint action* that is held for a random number of steps (lon
 holds drive far in one direction: to, along and over edges) and adds Ornstein-Uhlenbeck
 noise for temporally correlated wiggles. Each episode draws its own smoothness, noise
 level and hold time, so the data mixes calm driving, aggressive driving and jitter.
+Optionally a share of the episodes follows a *heading prior* from the observation
+(:data:`GUIDES`; for cliff-car a naive goal seeker that ignores edges, so it drives over
+them on corner layouts and reaches the goal on the others) with the same noise on top.
 
 Seeds: collection resets env ``i`` with seed ``TRAIN_SEED_OFFSET + 1000 * seed + i``
-(>= 1,000,000); evaluation and benchmarks use seeds below ``TRAIN_SEED_OFFSET``
+(>= 1,000,000) once; its later episodes continue that env's random stream (autoreset).
+Evaluation and benchmarks use seeds below ``TRAIN_SEED_OFFSET``
 (e.g. 0..999 for held-out episodes), so train and test layouts never coincide.
 
 Autoreset: the vector env runs with ``AutoresetMode.SAME_STEP``; when sub-env ``i`` ends,

@@ -7,7 +7,9 @@ by :meth:`agent.buffer.ReplayBuffer.sample`: ``obs (B, H+1, O)``, ``action (B, H
 World-model loss (weights in :class:`~agent.world_model.WorldModelConfig`), with
 ``z_0 = encode(obs_0)``, ``z_{t+1} = next(z_t, a_t)`` and ``zbar_t = target_encode(obs_t)``:
 
-- latent: ``sum_t rho^t mean ||z_{t+1} - zbar_{t+1}||^2 / Z`` over valid steps (JEPA);
+- latent: ``||z_{t+1} - zbar_{t+1}||^2 / Z``, averaged over valid steps with weights
+  ``rho^t`` and scaled by ``H / sum_t rho^t`` (JEPA); the cost and terminal losses are
+  weighted the same way;
 - VICReg variance + covariance on the online encodings of all window observations and on
   the predictions (the collapse guard of a stop-gradient/EMA target);
 - cost: MSE of ``symlog(cost / cost_scale)`` (the cost head's raw output) on valid non-fall transitions;
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from agent.buffer import ReplayBuffer
 from agent.critic import Critic, CriticConfig
 from agent.math import ema_update, lambda_returns, masked_mean, vicreg_covariance, vicreg_variance
 from agent.world_model import WorldModel, WorldModelConfig, symlog
@@ -68,8 +71,15 @@ class Trainer:
         online_wm = [p for name, p in world_model.named_parameters() if not name.startswith("target_")]
         self.wm_optim = torch.optim.Adam(online_wm, lr=self.wm_config.lr)
         self.critic_optim = torch.optim.Adam(critic.heads.parameters(), lr=self.critic_config.lr)
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(seed)  # batch sampling in :meth:`train`
         self.num_updates = 0
+
+    def train(self, buffer: ReplayBuffer, num_updates: int, batch_size: int = 128) -> dict[str, float]:
+        """``num_updates`` calls of :meth:`update` on windows sampled from ``buffer``; last scalars."""
+        info: dict[str, float] = {}
+        for _ in range(num_updates):
+            info = self.update(buffer.sample(batch_size, self.wm_config.horizon, self.rng))
+        return info
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One gradient step on world model and critic; returns a flat dict of scalars."""

@@ -30,6 +30,8 @@ from agent.pretrain import PretrainConfig, pretrain, save_pretrained  # noqa: E4
 class Args(PretrainConfig):
     """Collect exploration data, train world model and critic, save a checkpoint."""
 
+    threads: int | None = 1
+    """torch CPU threads (1: bitwise-reproducible and comparable timings; None: torch's default)."""
     out: Path | None = None
     """Checkpoint path (default: checkpoints/<env>.pt in the repository)."""
     save_buffer: Path | None = None

@@ -62,3 +62,21 @@ def test_discounted_returns_match_definition():
 def test_bad_config_is_rejected():
     with pytest.raises(ValueError, match="collect_steps"):
         PretrainConfig(collect_steps=0)
+
+
+def test_cli_writes_checkpoint_and_prints_falls(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "pendulum.pt"
+    cmd = [sys.executable, str(repo / "examples" / "pretrain.py"), "--env", "Pendulum-v1", "--collect-steps", "200",
+           "--num-envs", "2", "--updates", "3", "--batch-size", "8", "--world-model.hidden-dim", "16",
+           "--critic.hidden-dim", "16", "--log-dir", "None", "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "falls" in done.stdout and out.exists()
+    state, meta = load_checkpoint(out)
+    assert meta["env_id"] == "Pendulum-v1" and meta["pretraining"]["updates"] == 3
+    assert meta["world_model_config"]["hidden_dim"] == 16
