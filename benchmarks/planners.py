@@ -55,8 +55,10 @@ class Args:
     """timed repetitions of every configuration (interleaved); medians are reported"""
     threads: int = 1
     """torch CPU threads (the project reports one-thread timings)"""
-    problems: tuple[str, ...] = ("lqr", "mlp", "mlp-warm")
+    problems: tuple[str, ...] = ("lqr", "mlp", "mlp-warm", "pendulum-mpc")
     """problems to run"""
+    mpc_seeds: int = 6
+    """planner seeds of the closed-loop pendulum runs"""
     profile: bool = True
     """profile the gradient planner's per-iteration time on the MLP objective"""
     compile: bool = False
@@ -161,6 +163,57 @@ class RandomLatentModel:
         ``self.cost`` (z0 is an argument, not a closure constant, so one compile serves all)."""
         cost = self.cost if cost is None else cost
         return lambda actions: cost(actions, z0)
+
+
+def pendulum_mpc(seeds: int, quick: bool) -> list[dict]:
+    """Closed-loop MPC on a torque-limited pendulum (Gymnasium Pendulum-v1 dynamics, dt 0.1,
+    |u| <= 2 against gravity's 15 sin(angle)): from hanging down, replan every step (H=30)
+    warm-started from the shifted previous plan, 60 steps. Success: the pendulum is up and
+    stays up (cos(angle) > 0.9) over the last 15 steps. A multimodal, unstable problem where
+    broad exploration matters, unlike the smooth MLP objective."""
+    horizon, dt, steps = 30, 0.1, 60
+
+    def cost_from(angle0: float, velocity0: float) -> Callable[[Tensor], Tensor]:
+        def cost(actions: Tensor) -> Tensor:  # (N, H, 1) -> (N,)
+            n = actions.shape[0]
+            angle, velocity = torch.full((n,), angle0), torch.full((n,), velocity0)
+            total = 0.001 * (actions**2).sum(dim=(1, 2))
+            for u in actions.unbind(1):
+                velocity = torch.clamp(velocity + (15.0 * torch.sin(angle) + 3.0 * u[:, 0]) * dt, -8, 8)
+                angle = angle + velocity * dt
+                total = total + (1 - torch.cos(angle)) + 0.01 * velocity**2
+            return total
+
+        return cost
+
+    configs = [("cem 512x6", "cem", {}), ("mppi 512x6", "mppi", {}),
+               ("gradient fast preset", "gradient", {}),
+               ("gradient fast, 64 candidates", "gradient", {"num_samples": 64}),
+               ("hybrid fast preset", "hybrid", {}),
+               ("hybrid fast, 512+16", "hybrid", {"num_samples": 16, "sample_size": 512})]
+    rows = []
+    for label, name, kwargs in configs:
+        successes, plan_ms = 0, []
+        for seed in range(seeds if not quick else 2):
+            planner = make_planner(name, horizon=horizon, action_low=[-2.0], action_high=[2.0],
+                                   preset="fast", seed=seed, **kwargs)
+            angle, velocity, previous, cosines = math.pi, 0.0, None, []
+            for _ in range(steps):
+                start = time.thread_time()
+                result = planner.plan(cost_from(angle, velocity),
+                                      init=None if previous is None else shift(previous))
+                plan_ms.append(1e3 * (time.thread_time() - start))
+                previous = result.actions
+                velocity = min(8.0, max(-8.0, velocity + (15.0 * math.sin(angle)
+                                                          + 3.0 * float(previous[0, 0])) * dt))
+                angle += velocity * dt
+                cosines.append(math.cos(angle))
+            successes += min(cosines[-15:]) > 0.9
+        rows.append({"label": label, "planner": name, "kwargs": kwargs,
+                     "seeds": seeds if not quick else 2, "successes": successes,
+                     "plan_cpu_ms_median": statistics.median(plan_ms)})
+        print(f"pendulum-mpc {label}: {successes} successes", flush=True)
+    return rows
 
 
 def compile_check(seed: int, rounds: int = 30) -> dict:
@@ -434,6 +487,16 @@ def markdown(report: dict, command: str) -> str:
                   f"({p['profiler_ops_per_plan']} op calls), top ops by self time: "
                   + "; ".join(f"{o['op']} {o['self_percent']:.0f} % ({o['calls']} calls)"
                               for o in p["profiler_top_ops"][:6]) + ".", ""]
+    if "pendulum_mpc" in report:
+        lines += ["### pendulum-mpc: closed-loop swing-up and balance, replanning every step", "",
+                  "Torque-limited pendulum (Pendulum-v1 dynamics, dt 0.1, H=30), 60 steps from "
+                  "hanging down, warm start = shifted previous plan; success = up (cos > 0.9) over "
+                  "the last 15 steps. Fast presets unless noted.", "",
+                  "| planner | successes | median CPU ms per plan |", "| --- | ---: | ---: |"]
+        for row in report["pendulum_mpc"]:
+            lines.append(f"| {row['label']} | {row['successes']}/{row['seeds']} | "
+                         f"{row['plan_cpu_ms_median']:.2f} |")
+        lines.append("")
     if "compile" in report:
         c = report["compile"]
         lines += ["### torch.compile of the MLP objective", "",
@@ -473,6 +536,8 @@ def main(args: Args) -> None:
         print(f"{problem.name}: done", flush=True)
     if args.profile and "mlp" in report["problems"]:
         report["profile"] = profile_gradient(next(p for p in problems if p.name == "mlp"), args.seed)
+    if "pendulum-mpc" in args.problems:
+        report["pendulum_mpc"] = pendulum_mpc(args.mpc_seeds, args.quick)
     if args.compile:
         report["compile"] = compile_check(args.seed)
     text = markdown(report, command)
