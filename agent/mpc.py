@@ -20,7 +20,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -35,17 +35,12 @@ from agent.world_model import WorldModel, WorldModelConfig
 
 
 @dataclass
-class PlannerConfig:
-    """Which trajectory optimiser the agent uses, and its budget per `act` call."""
+class PlannerConfig(planners.PlannerConfig):
+    """The planner's settings (name, preset, budget, see :class:`planners.PlannerConfig`)
+    plus what the agent decides: the horizon and extra constructor options."""
 
-    name: Literal["gradient", "cem", "mppi"] = "gradient"
-    """Planner: gradient descent through the model (default), or sampling-based CEM / MPPI."""
     horizon: int = 15
     """Planning horizon H in env steps; the critic covers the cost beyond it."""
-    num_samples: int | None = None
-    """Candidate sequences optimised in parallel (None: the planner's default)."""
-    iterations: int | None = None
-    """Optimiser iterations per `act` call (None: the planner's default)."""
     options: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for the planner's constructor (e.g. a learning rate)."""
 
@@ -165,22 +160,9 @@ class MPCAgent:
 
     # ------------------------------------------------------------------ construction
     def _make_planner(self) -> planners.Planner:
-        pc = self.config.planner
-        kwargs: dict[str, Any] = dict(pc.options)
-        if pc.num_samples is not None:
-            kwargs["num_samples"] = pc.num_samples
-        if pc.iterations is not None:
-            kwargs["iterations"] = pc.iterations
         ones = torch.ones(self.action_dim)
-        return planners.make_planner(
-            pc.name,
-            horizon=pc.horizon,
-            action_low=-ones,
-            action_high=ones,
-            seed=self.seed,
-            device=self.device,
-            **kwargs,
-        )
+        pc = dataclasses.replace(self.config.planner, seed=self.seed)
+        return pc.build(pc.horizon, -ones, ones, device=self.device, **pc.options)
 
     @classmethod
     def load(
@@ -233,6 +215,7 @@ class MPCAgent:
                 "'package.module:Factory')."
             )
         env_obj = make_env(spec) if isinstance(env, str) else env
+        check_env_spaces(env_obj)  # fail before collecting data, not after
         pcfg = pretrain_config or PretrainConfig(env=spec)
         if seed is not None:
             pcfg = dataclasses.replace(pcfg, seed=seed)

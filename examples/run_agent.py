@@ -88,7 +88,7 @@ def main(args: Args) -> dict:
 
     import envs
     from agent.evaluate import run_episode, summarize
-    from agent.mpc import AgentConfig, MPCAgent, PlannerConfig
+    from agent.mpc import AgentConfig, MPCAgent, PlannerConfig, check_env_spaces
 
     if args.episodes < 1:
         raise SystemExit(f"error: --episodes must be >= 1, got {args.episodes}")
@@ -96,16 +96,24 @@ def main(args: Args) -> dict:
     torch.manual_seed(args.seed)
 
     try:
-        env = envs.make_env(args.env, render_mode="rgb_array" if args.video else None)
+        env_kwargs = {"render_mode": "rgb_array"} if args.video else {}
+        env = envs.make_env(args.env, **env_kwargs)
     except (ValueError, ImportError, TypeError) as err:
         raise SystemExit(f"error: {err}") from None
     if isinstance(env.observation_space, gym.spaces.Dict | gym.spaces.Tuple):
         env = gym.wrappers.FlattenObservation(env)
+    try:
+        check_env_spaces(env)  # before any pretraining: fail in seconds, not minutes
+    except (TypeError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from None
 
     config = AgentConfig(
         planner=PlannerConfig(name=args.planner), online=args.online, device=args.device
     )
-    path, shipped = (args.checkpoint, args.checkpoint.exists()) if args.checkpoint else default_checkpoint(args.env)
+    if args.checkpoint is not None:
+        path, shipped = args.checkpoint, False
+    else:
+        path, shipped = default_checkpoint(args.env)
     try:
         if path.exists() and not args.retrain:
             print(f"loading {'shipped ' if shipped else ''}checkpoint {path}")
