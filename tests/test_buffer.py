@@ -142,3 +142,17 @@ def test_collect_is_deterministic():
     np.testing.assert_array_equal(a.obs, b.obs)
     np.testing.assert_array_equal(a.action, b.action)
     assert not np.array_equal(a.obs, c.obs)
+
+
+def test_cliff_car_exploration_reaches_edges_and_goals():
+    envs = pytest.importorskip("envs")
+    from agent.collect import GUIDES
+
+    assert envs.make_env("cliff-car").spec.id == "CliffCar-v0"
+    buffer, stats = collect("cliff-car", 3000, seed=2, num_envs=8, guide=GUIDES["cliff-car"], guide_fraction=0.5)
+    assert stats.falls >= 3 and stats.successes >= 1, stats
+    assert buffer.num_falls == stats.falls
+    fell = buffer.fell[: buffer.num_steps]
+    # falls carry the env's fall penalty; successes are terminations that are not falls
+    assert np.all(buffer.cost[: buffer.num_steps][fell] > 50)
+    assert int((buffer.terminated[: buffer.num_steps] & ~fell).sum()) == stats.successes
