@@ -34,12 +34,12 @@ class GradientPlanner(Planner):
 
     The defaults are the *thorough* preset, which solves the test problems (LQR to within
     1 %, pendulum swing-up) without tuning. For a control loop that replans every step from a
-    shifted warm start, use :meth:`fast` (16 candidates, 6 iterations).
+    shifted warm start, use :meth:`fast` (64 candidates, 6 iterations).
 
     Limitation: gradient steps only find the basin they start in. On smooth objectives (LQR,
     the agent-sized MLP benchmark) a few candidates suffice; on a multimodal one (closed-loop
-    pendulum swing-up with a torque limit) the fast preset's 16 candidates dropped the
-    pendulum in 2-4 of 6 seeds where CEM 512x6 never did; 64 candidates, or
+    pendulum swing-up with a torque limit) 16 candidates dropped the pendulum in 2-4 of 6
+    seeds where CEM 512x6 never did; 64 candidates (the fast preset), or
     :class:`~planners.hybrid.HybridPlanner` with ``sample_size=512``, fixed it.
 
     Args:
@@ -68,15 +68,16 @@ class GradientPlanner(Planner):
     """
 
     name = "gradient"
-    # Measured on the agent-sized MLP benchmark (benchmarks/planners.py): per-iteration time
-    # is dominated by per-op overhead, so 16 candidates cost little more than 8; larger,
-    # less-smoothed Adam steps reach CEM 512x6's cost in ~6-8 iterations; halving the step
-    # of the warm-started candidates lets them refine the previous plan instead of jumping.
-    # No early stop: in closed-loop pendulum MPC, stopping after 3 iterations without
-    # progress returned stale warm starts and dropped the pendulum more often; a fixed
-    # iteration count also gives a control loop a predictable time per step.
+    # Measured with benchmarks/planners.py: larger, less-smoothed Adam steps reach CEM 512x6's
+    # cost on the agent-sized MLP in ~6 iterations; halving the step of the warm-started
+    # candidates lets them refine the previous plan instead of jumping away from it. 64
+    # candidates, not 16: per-op overhead dominates a small batch, so they cost ~1.7-2.5x
+    # per iteration, but in closed loop 16 dropped the pendulum in 2-4 of 6 seeds and drove
+    # the shipped cliff-car agent off the cliff in 2 of 8 episodes (64: 0 of 8, 5 successes
+    # vs 3). No early stop: stopping after a few iterations without progress returned stale
+    # warm starts in closed loop, and a fixed count gives a predictable time per step.
     FAST_PRESET: ClassVar[dict[str, Any]] = {
-        "num_samples": 16, "iterations": 6, "lr": 0.3, "betas": (0.7, 0.99), "warm_lr_factor": 0.5,
+        "num_samples": 64, "iterations": 6, "lr": 0.3, "betas": (0.7, 0.99), "warm_lr_factor": 0.5,
         "patience": None,
     }
 

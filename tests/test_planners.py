@@ -398,10 +398,10 @@ def pendulum_cost_from(angle0: float, velocity0: float):
 
 
 # Budgets measured to swing up and balance in this closed loop (planner seeds 0-9; CEM and
-# MPPI 0-5): CEM/MPPI defaults 6/6, gradient with 64 candidates 9/10, hybrid with 512 samples
-# 10/10. With the fast preset's 16 candidates the gradient planner failed 2-4 of 6 seeds:
-# on this multimodal problem it needs broad exploration (see GradientPlanner's docstring).
-CLOSED_LOOP = {"cem": {}, "mppi": {}, "gradient": {"num_samples": 64},
+# MPPI 0-5): CEM/MPPI defaults 6/6, gradient fast preset (64 candidates) 9/10, hybrid with
+# 512 samples 10/10. With 16 candidates the gradient planner failed 2-4 of 6 seeds: on this
+# multimodal problem it needs broad exploration (see GradientPlanner's docstring).
+CLOSED_LOOP = {"cem": {}, "mppi": {}, "gradient": {},
                "hybrid": {"num_samples": 16, "sample_size": 512}}
 
 
