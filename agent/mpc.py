@@ -270,19 +270,17 @@ class MPCAgent:
 
         def objective(actions: torch.Tensor) -> torch.Tensor:
             n, horizon, _ = actions.shape
-            z = z0.expand(n, -1)  # (N, Z)
-            alive = actions.new_ones(n)  # (N,) probability of not having fallen yet
-            total = actions.new_zeros(n)
-            discount = 1.0
-            for t in range(horizon):
-                a = actions[:, t]  # (N, A)
-                p_fall = wm.terminal(z, a)  # (N,)
-                step_cost = (1.0 - p_fall) * wm.cost(z, a) + p_fall * fall_cost
-                total = total + discount * alive * step_cost
-                alive = alive * (1.0 - p_fall)
-                z = wm.next(z, a)
-                discount *= gamma
-            return total + discount * alive * critic.pessimistic(z)
+            # Only the dynamics are sequential; the heads run once on all (N*H) pairs.
+            latents = wm.rollout(z0.expand(n, -1), actions)  # (N, H+1, Z)
+            z, z_last = latents[:, :-1], latents[:, -1]  # (N, H, Z), (N, Z)
+            p_fall = wm.terminal(z, actions)  # (N, H)
+            step_cost = (1.0 - p_fall) * wm.cost(z, actions) + p_fall * fall_cost  # (N, H)
+            # alive_t = prod_{k<t} (1 - p_k): probability of not having fallen before step t
+            survive = torch.cumprod(1.0 - p_fall, dim=1)  # (N, H), survive[:, t] = alive_{t+1}
+            alive = torch.cat([survive.new_ones(n, 1), survive[:, :-1]], dim=1)  # (N, H)
+            discount = gamma ** torch.arange(horizon + 1, dtype=actions.dtype, device=actions.device)
+            total = (discount[:-1] * alive * step_cost).sum(dim=1)
+            return total + discount[-1] * survive[:, -1] * critic.pessimistic(z_last)
 
         return objective
 
