@@ -324,7 +324,7 @@ class MPCAgent:
         z0 = self._encode(obs)
         init = None
         if self._plan is not None:
-            init = torch.cat([self._plan[1:], self._plan[-1:]], dim=0)  # (H, A) shifted by one
+            init = planners.shift(self._plan)  # (H, A): drop the executed action, repeat the last
         try:
             result = self.planner.plan(self.objective_for(z0), init=init)
         except RuntimeError:
