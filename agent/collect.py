@@ -7,7 +7,8 @@ noise for temporally correlated wiggles. Each episode draws its own smoothness, 
 level and hold time, so the data mixes calm driving, aggressive driving and jitter.
 Optionally a share of the episodes follows a *heading prior* from the observation
 (:data:`GUIDES`; for cliff-car a naive goal seeker that ignores edges, so it drives over
-them on corner layouts and reaches the goal on the others) with the same noise on top.
+them on corner layouts and reaches the goal on the others, and a cautious one that backs
+off when its rangefinders see the void, for edge-recovery data) with noise on top.
 
 Seeds: collection resets env ``i`` with seed ``TRAIN_SEED_OFFSET + 1000 * seed + i``
 (>= 1,000,000) once; its later episodes continue that env's random stream (autoreset).
@@ -22,7 +23,7 @@ true final observation as ``next_obs`` of the last transition (tested).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import gymnasium as gym
@@ -30,7 +31,7 @@ import numpy as np
 
 from agent.buffer import ReplayBuffer, denormalize_action
 
-__all__ = ["TRAIN_SEED_OFFSET", "GUIDES", "cliff_car_goal_seeker", "ExplorationPolicy", "CollectStats", "collect", "make_env_fn"]
+__all__ = ["TRAIN_SEED_OFFSET", "GUIDES", "cliff_car_goal_seeker", "cliff_car_cautious_seeker", "ExplorationPolicy", "CollectStats", "collect", "make_env_fn"]
 
 TRAIN_SEED_OFFSET = 1_000_000
 """Collection seeds start here; evaluation uses seeds below it."""
@@ -93,23 +94,46 @@ def cliff_car_goal_seeker(obs: np.ndarray) -> np.ndarray:
     return np.stack([forward, turn], axis=-1)
 
 
-GUIDES: dict[str, Guide] = {"cliff-car": cliff_car_goal_seeker, "cliffcar": cliff_car_goal_seeker,
-                            "CliffCar-v0": cliff_car_goal_seeker}
-"""Heading priors known for env specs (used for ``guide_fraction`` of the episodes)."""
+def cliff_car_cautious_seeker(obs: np.ndarray, void_range: float = 3.0) -> np.ndarray:
+    """CliffCar goal seeker that backs off when its rangefinders see the void; ``(N, 18) -> (N, 2)``.
+
+    Rays 7..17 span 90 deg right to 90 deg left; on flat ground they read ~1.8 m, over the
+    void the maximum range. Void ahead: reverse and turn toward the side with more ground;
+    void to one side: keep going and turn away from it. With the exploration noise on top
+    it sometimes fails, so the data holds both edge recoveries and falls at the edge.
+    """
+    action = cliff_car_goal_seeker(obs)
+    rays = obs[:, 7:18]
+    void = rays > void_range  # (N, 11)
+    right, ahead, left = void[:, 0:4].sum(1), void[:, 4:7].any(1), void[:, 7:11].sum(1)
+    away = np.where(right > left, 1.0, -1.0)  # +1: turn left, away from void on the right
+    side = ~ahead & (right + left > 0)
+    action[ahead] = np.stack([np.full(ahead.sum(), -0.6), 0.8 * away[ahead]], axis=-1)
+    action[side, 1] = 0.7 * away[side]
+    action[side, 0] = np.minimum(action[side, 0], 0.5)
+    return action
+
+
+_CLIFF_CAR_GUIDES: list[Guide] = [cliff_car_goal_seeker, cliff_car_cautious_seeker]
+GUIDES: dict[str, list[Guide]] = {"cliff-car": _CLIFF_CAR_GUIDES, "cliffcar": _CLIFF_CAR_GUIDES,
+                                  "CliffCar-v0": _CLIFF_CAR_GUIDES}
+"""Heading priors known for env specs; a guided episode follows one of them, drawn uniformly."""
 
 
 class ExplorationPolicy:
     """Waypoint-following action with OU noise, per sub-env; actions ``(N, A)`` in ``[-1, 1]``.
 
-    With a ``guide``, a ``guide_fraction`` of the episodes follow the guide's action (plus
-    the same correlated noise, weaker) instead of random waypoints.
+    With guides, a ``guide_fraction`` of the episodes follow one guide's action (drawn per
+    episode; plus the same correlated noise, weaker) instead of random waypoints.
     """
 
     def __init__(self, num_envs: int, action_dim: int, rng: np.random.Generator,
-                 guide: Guide | None = None, guide_fraction: float = 0.0):
+                 guide: Guide | Sequence[Guide] | None = None, guide_fraction: float = 0.0):
         self.num_envs, self.action_dim, self.rng = num_envs, action_dim, rng
-        self.guide, self.guide_fraction = guide, guide_fraction if guide is not None else 0.0
+        self.guides = [] if guide is None else [guide] if callable(guide) else list(guide)
+        self.guide_fraction = guide_fraction if self.guides else 0.0
         self.guided = np.zeros(num_envs, bool)
+        self.which_guide = np.zeros(num_envs, np.int64)
         self.drift = np.zeros((num_envs, action_dim))
         self.action = np.zeros((num_envs, action_dim))
         self.noise = np.zeros((num_envs, action_dim))
@@ -125,6 +149,8 @@ class ExplorationPolicy:
         """New episode for sub-env ``i``: draw its style."""
         rng = self.rng
         self.guided[i] = rng.random() < self.guide_fraction
+        if self.guides:
+            self.which_guide[i] = rng.integers(len(self.guides))
         self.drift[i] = rng.uniform(-0.7, 0.7, self.action_dim)  # per-episode habit: go far one way
         self.smoothing[i] = rng.uniform(0.05, 0.5)
         self.noise_scale[i] = rng.choice([0.05, 0.1, 0.2] if self.guided[i] else [0.05, 0.2, 0.5])
@@ -145,7 +171,11 @@ class ExplorationPolicy:
         self.noise += -0.15 * self.noise + self.noise_scale[:, None] * rng.standard_normal(self.noise.shape)
         target = self.target
         if self.guided.any() and obs is not None:
-            target = np.where(self.guided[:, None], self.guide(obs), self.target)
+            target = self.target.copy()
+            for g, guide in enumerate(self.guides):
+                rows = self.guided & (self.which_guide == g)
+                if rows.any():
+                    target[rows] = guide(obs[rows])
         self.action += self.smoothing[:, None] * (target - self.action)
         return np.clip(self.action + self.noise, -1.0, 1.0)
 
@@ -165,7 +195,7 @@ def collect(
     buffer: ReplayBuffer | None = None,
     seed_offset: int = TRAIN_SEED_OFFSET,
     progress: bool = False,
-    guide: Guide | None = None,
+    guide: Guide | Sequence[Guide] | None = None,
     guide_fraction: float = 0.0,
 ) -> tuple[ReplayBuffer, CollectStats]:
     """Run the exploration policy for ``num_steps`` transitions in ``num_envs`` parallel envs.

@@ -43,8 +43,8 @@ class PretrainConfig:
     """Env transitions of exploration data (cliff-car: ~30 s, ~220 falls, ~70 goal reaches)."""
     num_envs: int = 8
     """Parallel envs (Gymnasium SyncVectorEnv) during collection."""
-    guide_fraction: float = 0.3
-    """Share of exploration episodes steered by the env's heading prior (agent.collect.GUIDES; envs without one: none)."""
+    guide_fraction: float = 0.5
+    """Share of exploration episodes steered by one of the env's heading priors (agent.collect.GUIDES; envs without: none)."""
     updates: int = 3_000
     """Gradient updates of world model and critic (cliff-car: ~0.1 s each on one loaded CPU core)."""
     batch_size: int = 128

@@ -56,7 +56,7 @@ class Args:
     """Held-out env steps to collect (evaluation seeds 0..num_envs-1)."""
     num_envs: int = 8
     """Parallel envs for the held-out collection."""
-    guide_fraction: float = 0.3
+    guide_fraction: float = 0.5
     """Share of held-out episodes driven by the env's heading prior (as in pretraining)."""
     fall_window: int = 5
     """k: predict a fall within the next k steps."""
