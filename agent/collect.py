@@ -82,7 +82,7 @@ Guide = Callable[[np.ndarray], np.ndarray]
 
 
 def cliff_car_goal_seeker(obs: np.ndarray) -> np.ndarray:
-    """Naive CliffCar heading prior: steer at the goal bearing, drive forward; ``(N, 18) -> (N, 2)``.
+    """Naive CliffCar heading prior: steer at the goal bearing, drive forward; ``(N, O) -> (N, 2)``.
 
     It ignores the edge, so on layouts whose start-goal line crosses the void it drives
     straight over the cliff; elsewhere it reaches the goal. Both are data the world model
@@ -95,7 +95,7 @@ def cliff_car_goal_seeker(obs: np.ndarray) -> np.ndarray:
 
 
 def cliff_car_cautious_seeker(obs: np.ndarray, void_range: float = 3.0) -> np.ndarray:
-    """CliffCar goal seeker that backs off when its rangefinders see the void; ``(N, 18) -> (N, 2)``.
+    """CliffCar goal seeker that backs off when its rangefinders see the void; ``(N, O) -> (N, 2)``.
 
     Rays 7..17 span 90 deg right to 90 deg left; on flat ground they read ~1.8 m, over the
     void the maximum range. Void ahead: reverse and turn toward the side with more ground;
@@ -103,7 +103,7 @@ def cliff_car_cautious_seeker(obs: np.ndarray, void_range: float = 3.0) -> np.nd
     it sometimes fails, so the data holds both edge recoveries and falls at the edge.
     """
     action = cliff_car_goal_seeker(obs)
-    rays = obs[:, 7:18]
+    rays = obs[:, 7:18]  # the front fan (the rear fan follows at 18:23)
     void = rays > void_range  # (N, 11)
     right, ahead, left = void[:, 0:4].sum(1), void[:, 4:7].any(1), void[:, 7:11].sum(1)
     away = np.where(right > left, 1.0, -1.0)  # +1: turn left, away from void on the right

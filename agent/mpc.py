@@ -366,7 +366,7 @@ class MPCAgent:
             np.asarray(next_obs, dtype=np.float32),
             bool(terminated),
             bool(truncated),
-            bool(info.get("fell", False)),
+            info.get("fell"),  # None: the env does not say, so a termination counts as a fall
         )
         self.total_steps += 1
         if not self.config.online:

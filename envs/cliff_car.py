@@ -22,7 +22,9 @@ from gymnasium.envs.mujoco import MujocoEnv
 
 ASSET_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "cliff_car.xml")
 
-N_RAYS = 11
+N_FRONT_RAYS = 11  # 90 deg right to 90 deg left in 18 deg steps
+N_REAR_RAYS = 5  # 120 to 240 deg: backing up is driving too
+N_RAYS = N_FRONT_RAYS + N_REAR_RAYS
 """Rangefinders in the fan, right (-90 deg) to left (+90 deg) in steps of 18 deg."""
 
 OBS_NAMES = (
@@ -135,7 +137,7 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
     NaN or inf, or of the wrong shape, raises `ValueError`.
 
     ## Observation Space
-    `Box(float32, (18,))`, finite bounds; values are clipped into them. Frames are the
+    `Box(float32, (23,))`, finite bounds; values are clipped into them. Frames are the
     car's heading frame (x forward, y left, z up):
 
     | Num  | Observation                                   | Unit  | Bounds      |
@@ -147,7 +149,8 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
     | 4    | cos of the goal bearing (0 = straight ahead)  |       | [-1, 1]     |
     | 5    | sin of the goal bearing (+ = to the left)     |       | [-1, 1]     |
     | 6    | height of the car body above the plateau top  | m     | [-2, 2]     |
-    | 7-17 | rangefinders, 90 deg right to 90 deg left in 18 deg steps, pitched 11 deg down from a 0.36 m mast | m | [0, `max_range`] |
+    | 7-17 | front rangefinders, 90 deg right to 90 deg left in 18 deg steps, pitched 11 deg down from a 0.36 m mast | m | [0, `max_range`] |
+    | 18-22 | rear rangefinders at 120, 150, 180, 210, 240 deg (counter-clockwise from ahead), same pitch | m | [0, `max_range`] |
 
     On flat ground a ray reads about 1.8 m; over the void it reads `max_range` (MuJoCo's
     -1 "no hit" too). No map coordinates are observed.
