@@ -701,6 +701,9 @@ def write_json(report: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
         json.dump(report, handle, indent=1, allow_nan=False, default=_json_default)
         handle.write("\n")
         tmp = handle.name
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # a temporary file is private (0600); the report is not
     os.replace(tmp, path)
 
 
