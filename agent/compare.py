@@ -686,9 +686,30 @@ def build_report(
         "success_rule": asdict(rule),
         "interrupted": interrupted,
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
         "config": asdict(config),
         "agents": agents,
     }
+
+
+def _git_commit() -> str | None:
+    """HEAD of this checkout (``+dirty`` if modified), so a report names the code it measured."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo, capture_output=True, text=True, timeout=10,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def write_json(report: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
