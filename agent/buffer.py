@@ -254,9 +254,33 @@ class ReplayBuffer:
         )
         os.replace(tmp, path)
 
+    def subset(self, num_steps: int, rng: np.random.Generator) -> ReplayBuffer:
+        """A new buffer of whole episodes holding at most ``num_steps`` transitions.
+
+        Episodes that end in a fall go in first (they are rare and what the fall head must
+        not forget), then the others in random order. Used to ship a small rehearsal set
+        beside a checkpoint so online learning does not forget the pretraining data.
+        """
+        episodes = self.episodes()
+        falls = [e for e in episodes if self.fell[e].any()]
+        others = [e for e in episodes if not self.fell[e].any()]
+        order = [falls[i] for i in rng.permutation(len(falls))]
+        order += [others[i] for i in rng.permutation(len(others))]
+        out = ReplayBuffer(self.obs_dim, self.action_dim, max(int(num_steps), 1))
+        for slots in order:
+            if out.num_steps + len(slots) > num_steps:
+                continue
+            out.add_episode({name: getattr(self, name)[slots] for name in (
+                "obs", "action", "cost", "next_obs", "terminated", "truncated", "fell")})
+        return out
+
     @classmethod
-    def load(cls, path: str | os.PathLike) -> ReplayBuffer:
-        """Read a buffer written by :meth:`save`; raises ``ValueError`` on a foreign/corrupt file."""
+    def load(cls, path: str | os.PathLike, capacity: int | None = None) -> ReplayBuffer:
+        """Read a buffer written by :meth:`save`; raises ``ValueError`` on a foreign/corrupt file.
+
+        ``capacity``: room for this many transitions (at least what the file holds), e.g. to
+        keep adding online experience after the loaded data.
+        """
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"no replay buffer at {path}")
@@ -268,8 +292,9 @@ class ReplayBuffer:
         required = {"format_version", "obs_dim", "action_dim", "capacity", "obs", "episode", "step"}
         if not required <= arrays.keys():
             raise ValueError(f"{path} lacks fields {sorted(required - arrays.keys())}; not a ReplayBuffer file")
-        buffer = cls(int(arrays["obs_dim"]), int(arrays["action_dim"]), int(arrays["capacity"]))
         n = len(arrays["obs"])
+        size = max(n, int(capacity if capacity is not None else arrays["capacity"]))
+        buffer = cls(int(arrays["obs_dim"]), int(arrays["action_dim"]), size)
         for name in ("obs", "next_obs", "action", "cost", "terminated", "truncated", "fell", "episode", "step"):
             getattr(buffer, name)[:n] = arrays[name]
         buffer._size, buffer._cursor = n, n % buffer.capacity

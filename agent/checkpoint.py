@@ -222,3 +222,12 @@ def build_from_checkpoint(state: dict[str, dict[str, torch.Tensor]], meta: dict[
     except (KeyError, RuntimeError) as err:
         raise ValueError(f"checkpoint state does not match its configs: {str(err).splitlines()[0]}") from None
     return world_model.eval(), critic.eval()
+
+
+def replay_path(checkpoint: str | os.PathLike) -> Path:
+    """Where the rehearsal replay of a checkpoint lives: ``x.pt`` -> ``x.replay.npz``.
+
+    It holds a subset of the pretraining data (see ``ReplayBuffer.subset``) so that online
+    learning keeps rehearsing falls it no longer sees; the checkpoint itself holds no data.
+    """
+    return Path(checkpoint).with_suffix(".replay.npz")

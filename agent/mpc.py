@@ -28,7 +28,7 @@ import torch
 
 import planners
 from agent.buffer import ReplayBuffer, denormalize_action, normalize_action
-from agent.checkpoint import build_from_checkpoint, load_checkpoint, save_checkpoint
+from agent.checkpoint import build_from_checkpoint, load_checkpoint, replay_path, save_checkpoint
 from agent.critic import Critic, CriticConfig
 from agent.train import Trainer
 from agent.world_model import WorldModel, WorldModelConfig
@@ -177,7 +177,7 @@ class MPCAgent:
         world_model, critic = build_from_checkpoint(state, meta)
         if config is None and "agent_config" in meta:
             config = agent_config_from_dict(meta["agent_config"])
-        return cls(
+        agent = cls(
             env,
             config,
             world_model=world_model,
@@ -186,6 +186,18 @@ class MPCAgent:
             pretraining_stats=meta.get("pretraining"),
             env_id=meta.get("env_id"),
         )
+        rehearsal = replay_path(path)
+        if agent.config.online and rehearsal.exists():
+            # Online updates mix this pretraining subset with new experience: trained on its
+            # own (fall-free) driving alone, the fall head forgets falls and the car drives off.
+            agent.buffer = ReplayBuffer.load(rehearsal, capacity=agent.config.buffer_capacity)
+            if agent.buffer.obs_dim != agent.obs_dim or agent.buffer.action_dim != agent.action_dim:
+                raise ValueError(
+                    f"{rehearsal} holds obs/action dims ({agent.buffer.obs_dim}, "
+                    f"{agent.buffer.action_dim}) but the checkpoint has ({agent.obs_dim}, "
+                    f"{agent.action_dim}); delete it or re-run examples/pretrain.py"
+                )
+        return agent
 
     @classmethod
     def pretrain(
@@ -233,8 +245,10 @@ class MPCAgent:
         agent.trainer = result.trainer
         return agent
 
-    def save(self, path: str | Path) -> None:
-        """Write state dicts and plain metadata atomically (loadable with ``weights_only=True``)."""
+    def save(self, path: str | Path, replay_steps: int = 20_000) -> None:
+        """Write state dicts and plain metadata atomically (loadable with ``weights_only=True``),
+        and up to ``replay_steps`` transitions of the replay buffer beside it for online
+        rehearsal (``x.replay.npz``; 0 or an empty buffer: none)."""
         from agent.checkpoint import make_meta
 
         meta = make_meta(
@@ -248,6 +262,8 @@ class MPCAgent:
         meta["agent_config"] = dataclasses.asdict(self.config)
         state = {"world_model": self.world_model.state_dict(), "critic": self.critic.state_dict()}
         save_checkpoint(path, state, meta)
+        if replay_steps > 0 and self.buffer.num_steps > 0:
+            self.buffer.subset(replay_steps, np.random.default_rng(self.seed)).save(replay_path(path))
 
     # ------------------------------------------------------------------ acting
     def reset(self, seed: int | None = None) -> None:

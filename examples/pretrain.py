@@ -21,8 +21,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # run from anywhere without installing the package
 
+import numpy as np  # noqa: E402
 import tyro  # noqa: E402
 
+from agent.checkpoint import replay_path  # noqa: E402
 from agent.pretrain import PretrainConfig, pretrain, save_pretrained  # noqa: E402
 
 
@@ -35,7 +37,10 @@ class Args(PretrainConfig):
     out: Path | None = None
     """Checkpoint path (default: checkpoints/<env>.pt in the repository)."""
     save_buffer: Path | None = None
-    """Also write the collected replay buffer as .npz here (it is never stored in the checkpoint)."""
+    """Also write the whole collected replay buffer as .npz here (never stored in the checkpoint)."""
+    replay_steps: int = 20_000
+    """Transitions of the data kept beside the checkpoint (<out>.replay.npz; every fall episode
+    first) for online learning to rehearse; 0: write none."""
 
 
 def main(args: Args) -> Path:
@@ -46,6 +51,11 @@ def main(args: Args) -> Path:
     path = save_pretrained(out, result, config)
     if args.save_buffer is not None:
         result.buffer.save(args.save_buffer)
+    if args.replay_steps > 0:
+        rehearsal = result.buffer.subset(args.replay_steps, np.random.default_rng(args.seed))
+        rehearsal.save(replay_path(path))
+        print(f"saved {replay_path(path)} ({rehearsal.num_steps} steps, {rehearsal.num_falls} falls, "
+              f"{replay_path(path).stat().st_size / 1e6:.1f} MB) for online rehearsal")
     stats = {k: v for k, v in result.stats.items() if k != "final"}
     print(json.dumps(stats, indent=2))
     print(f"data: {stats['steps']} env steps, {stats['episodes']} episodes, {stats['falls']} falls, "

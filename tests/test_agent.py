@@ -189,3 +189,15 @@ def test_run_agent_cli_rejects_bad_input(tmp_path):
     assert proc.returncode != 0 and "continuous" in proc.stderr
     proc = _run_cli("--planner", "newton")
     assert proc.returncode != 0 and "newton" in proc.stderr
+
+
+def test_online_agent_rehearses_the_pretraining_data(ledge_checkpoint):
+    from agent.checkpoint import replay_path
+
+    assert replay_path(ledge_checkpoint).exists()  # written by save() beside the checkpoint
+    env = envs.make_env(LEDGE)
+    online = MPCAgent.load(ledge_checkpoint, env, AgentConfig(online=True))
+    frozen = MPCAgent.load(ledge_checkpoint, env, AgentConfig(online=False))
+    assert online.buffer.num_steps > 0 and online.buffer.num_falls > 0
+    assert frozen.buffer.num_steps == 0
+    assert online.buffer.capacity >= AgentConfig().buffer_capacity  # room for new experience

@@ -173,3 +173,25 @@ def test_cliff_car_guides_react_to_goal_and_void():
     np.testing.assert_allclose(cautious[0], naive[0])  # no void: same as the naive seeker
     assert cautious[1, 0] < 0  # void ahead: reverse
     assert cautious[2, 1] > 0 and cautious[2, 0] <= 0.5  # void right: turn left, slow
+
+
+def test_subset_keeps_whole_episodes_and_every_fall_first(tmp_path):
+    buffer = ReplayBuffer(obs_dim=3, action_dim=2, capacity=1000)
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 30, size=30)
+    for i, length in enumerate(lengths):
+        for t in range(length):
+            last = t == length - 1
+            buffer.add(np.full(3, i, np.float32), np.zeros(2), 0.1, np.full(3, i, np.float32),
+                       terminated=last and i % 5 == 0, truncated=last and i % 5 != 0,
+                       fell=last and i % 5 == 0)
+    falls_steps = int(sum(lengths[::5]))
+    subset = buffer.subset(falls_steps + 40, np.random.default_rng(1))
+    assert falls_steps <= subset.num_steps <= falls_steps + 40
+    assert subset.num_falls == 6  # every fall episode survives the cut
+    for slots in subset.episodes():  # each kept episode is whole: one source id, full length
+        ids = np.unique(subset.obs[slots, 0])
+        assert ids.size == 1 and len(slots) == lengths[int(ids[0])]
+    subset.save(tmp_path / "r.npz")
+    grown = ReplayBuffer.load(tmp_path / "r.npz", capacity=5000)
+    assert grown.capacity == 5000 and grown.num_steps == subset.num_steps
