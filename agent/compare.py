@@ -655,8 +655,12 @@ def build_report(
     budget_steps: int,
     rule: OutcomeRule,
     interrupted: bool,
+    git_commit: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON-ready report of a comparison (layout in the module docstring)."""
+    """The JSON-ready report of a comparison (layout in the module docstring).
+
+    ``git_commit``: the code that ran (see :func:`_git_commit`), taken when the run started.
+    """
     assert config.window is not None
     agents: dict[str, Any] = {}
     for name, run in runs.items():
@@ -686,7 +690,7 @@ def build_report(
         "success_rule": asdict(rule),
         "interrupted": interrupted,
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit,
         "config": asdict(config),
         "agents": agents,
     }
@@ -774,10 +778,17 @@ def run_comparison(
 
     runs: dict[str, AgentRun] = {}
     interrupted = False
+    commit = _git_commit()
 
     def report() -> dict[str, Any]:
         return build_report(
-            config, runs, env_id=env_id, budget_steps=budget, rule=rule, interrupted=interrupted
+            config,
+            runs,
+            env_id=env_id,
+            budget_steps=budget,
+            rule=rule,
+            interrupted=interrupted,
+            git_commit=commit,
         )
 
     try:
