@@ -58,6 +58,11 @@ class AgentConfig:
     """Gradient updates per new env step (a burst does update_every × this many)."""
     min_online_steps: int = 1000
     """Replay steps required before online updates start (avoids overfitting a tiny buffer)."""
+    online_lr: float = 1e-4
+    """Adam step size of online updates of a *trained* model (an agent learning from scratch
+    uses the configs' own rates). Smaller than pretraining's: a fresh Adam moves every weight
+    by about lr per step whatever the gradient, and at the pretraining rate a few hundred
+    steps pulled the shipped model off its optimum."""
     random_steps: int = 0
     """First env steps taken with exploration noise instead of the planner (from scratch: > 0)."""
     batch_size: int = 256
@@ -138,6 +143,7 @@ class MPCAgent:
         self.seed = seed
         torch.manual_seed(seed)
 
+        self.from_scratch = world_model is None
         if world_model is None:
             world_model = WorldModel(self.obs_dim, self.action_dim, wm_config or WorldModelConfig())
         if critic is None:
@@ -396,12 +402,12 @@ class MPCAgent:
     def update(self, num_updates: int) -> dict[str, float]:
         """Run ``num_updates`` gradient steps on world model and critic from the replay buffer."""
         if self.trainer is None:
+            wm_config, critic_config = self.world_model.config, self.critic.config
+            if not self.from_scratch:
+                wm_config = dataclasses.replace(wm_config, lr=self.config.online_lr)
+                critic_config = dataclasses.replace(critic_config, lr=self.config.online_lr)
             self.trainer = Trainer(
-                self.world_model,
-                self.critic,
-                self.world_model.config,
-                self.critic.config,
-                seed=self.seed,
+                self.world_model, self.critic, wm_config, critic_config, seed=self.seed
             )
             if self.buffer.num_steps and not self.world_model.normalizer_ready:
                 self.world_model.set_normalizer(self.buffer.observations())
