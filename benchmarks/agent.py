@@ -38,6 +38,8 @@ class Args:
     """Held-out cliff-car episodes (seeds 0..episodes-1)."""
     planner: str = "gradient"
     """Planner of the learned agent."""
+    horizon: int | None = None
+    """Planning horizon of the learned agent (None: the agent's default)."""
     online: bool = True
     """Online learning during the cliff-car episodes (the CLI's default)."""
     checkpoint: Path = REPO / "checkpoints" / "cliff-car.pt"
@@ -59,7 +61,10 @@ def run_learned(args: Args) -> dict:
     from agent.mpc import AgentConfig, MPCAgent, PlannerConfig
 
     env = envs.make_env("cliff-car")
-    config = AgentConfig(planner=PlannerConfig(name=args.planner), online=args.online)
+    planner = PlannerConfig(name=args.planner)
+    if args.horizon is not None:
+        planner.horizon = args.horizon
+    config = AgentConfig(planner=planner, online=args.online)
     agent = MPCAgent.load(args.checkpoint, env, config)
     start = time.perf_counter()
     results = [run_episode(agent, env, seed, learn=args.online) for seed in range(args.episodes)]
