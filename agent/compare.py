@@ -129,7 +129,7 @@ class MPCCompareConfig:
     planner: Literal["gradient", "cem", "mppi"] = "gradient"
     """Planner of ``mpc_scratch`` and of a pretrained-on-the-spot agent (a checkpoint keeps its own)."""
     planner_preset: Literal["fast", "agent"] = "fast"
-    """fast: the gradient planner's cheap replanning preset (GradientPlanner.FAST_PRESET) for both MPC agents; agent: the agent's (or checkpoint's) own settings."""
+    """fast: the planner's cheap replanning preset (its FAST_PRESET) for both MPC agents; agent: the agent's (or checkpoint's) own settings."""
     planner_iterations: int | None = None
     """Override the planner's iterations per step for both MPC agents (None: keep the preset's)."""
     updates_per_step: float | None = None
@@ -473,16 +473,8 @@ def _mpc_agent_config(config: ComparisonConfig, base: Any = None, random_steps: 
     if base is None:
         base = AgentConfig(planner=PlannerConfig(name=config.mpc.planner))
     planner = base.planner
-    if config.mpc.planner_preset == "fast" and planner.name == "gradient":
-        from planners import GradientPlanner
-
-        preset = dict(GradientPlanner.FAST_PRESET)
-        planner = dataclasses.replace(
-            planner,
-            num_samples=preset.pop("num_samples"),
-            iterations=preset.pop("iterations"),
-            options={**planner.options, **preset},
-        )
+    if config.mpc.planner_preset == "fast":
+        planner = dataclasses.replace(planner, preset="fast", num_samples=None, iterations=None)
     if config.mpc.planner_iterations is not None:
         planner = dataclasses.replace(planner, iterations=config.mpc.planner_iterations)
     changes: dict[str, Any] = dict(
