@@ -39,8 +39,9 @@ class PlannerConfig(planners.PlannerConfig):
     """The planner's settings (name, preset, budget, see :class:`planners.PlannerConfig`)
     plus what the agent decides: the horizon and extra constructor options."""
 
-    horizon: int = 15
-    """Planning horizon H in env steps; the critic covers the cost beyond it."""
+    horizon: int = 25
+    """Planning horizon H in env steps; the critic covers the cost beyond it. On cliff-car,
+    15 left the car stuck before the corner on 7 of 50 held-out layouts, 25 on 2."""
     options: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for the planner's constructor (e.g. a learning rate)."""
 
