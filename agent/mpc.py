@@ -30,6 +30,7 @@ import planners
 from agent.buffer import ReplayBuffer, denormalize_action, normalize_action
 from agent.checkpoint import build_from_checkpoint, load_checkpoint, replay_path, save_checkpoint
 from agent.critic import Critic, CriticConfig
+from agent.pretrain import resolve_device
 from agent.train import Trainer
 from agent.world_model import WorldModel, WorldModelConfig
 
@@ -73,12 +74,6 @@ class AgentConfig:
     buffer_capacity: int = 200_000
     device: str = "auto"
     """"auto": CUDA when available, else CPU."""
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def check_env_spaces(env: gym.Env) -> None:

@@ -28,7 +28,7 @@ from agent.critic import Critic, CriticConfig
 from agent.train import Trainer
 from agent.world_model import WorldModel, WorldModelConfig
 
-__all__ = ["PretrainConfig", "PretrainResult", "pretrain", "save_pretrained", "resolve_device", "discounted_returns"]
+__all__ = ["PretrainConfig", "PretrainResult", "pretrain", "save_pretrained", "resolve_device", "discounted_returns", "discounted_cost_to_go"]
 
 
 @dataclass
@@ -90,17 +90,20 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def discounted_cost_to_go(costs: np.ndarray, gamma: float) -> np.ndarray:
+    """``g_t = sum_k gamma^k c_{t+k}`` of one episode's costs ``(T,) -> (T,)`` (no bootstrap)."""
+    costs = np.asarray(costs, np.float64)
+    out = np.zeros_like(costs)
+    running = 0.0
+    for t in range(len(costs) - 1, -1, -1):
+        running = costs[t] + gamma * running
+        out[t] = running
+    return out
+
+
 def discounted_returns(buffer: ReplayBuffer, gamma: float) -> np.ndarray:
     """Monte-Carlo discounted cost-to-go of every stored transition (no bootstrap), ``(num_steps,)``."""
-    out = []
-    for slots in buffer.episodes():
-        costs = buffer.cost[slots].astype(np.float64)
-        returns = np.zeros_like(costs)
-        running = 0.0
-        for t in range(len(costs) - 1, -1, -1):
-            running = costs[t] + gamma * running
-            returns[t] = running
-        out.append(returns)
+    out = [discounted_cost_to_go(buffer.cost[slots], gamma) for slots in buffer.episodes()]
     return np.concatenate(out) if out else np.zeros(0)
 
 

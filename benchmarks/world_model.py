@@ -41,6 +41,7 @@ from agent.buffer import ReplayBuffer  # noqa: E402
 from agent.checkpoint import build_from_checkpoint, load_checkpoint  # noqa: E402
 from agent.collect import GUIDES, collect  # noqa: E402
 from agent.critic import Critic  # noqa: E402
+from agent.pretrain import discounted_cost_to_go  # noqa: E402
 from agent.world_model import WorldModel, latent_prediction_error  # noqa: E402
 
 
@@ -135,13 +136,7 @@ def evaluate(world_model: WorldModel, critic: Critic, buffer: ReplayBuffer, fall
     for ep in buffer.episodes():
         if not buffer.terminated[ep[-1]]:
             continue
-        costs = buffer.cost[ep].astype(np.float64)
-        g = np.zeros_like(costs)
-        running = 0.0
-        for t in range(len(costs) - 1, -1, -1):
-            running = costs[t] + gamma * running
-            g[t] = running
-        realised.append(g)
+        realised.append(discounted_cost_to_go(buffer.cost[ep], gamma))
         values.append(critic.value(world_model.encode(torch.as_tensor(buffer.obs[ep]))).mean(-1).numpy())
     values_np, realised_np = np.concatenate(values), np.concatenate(realised)
     corr = float(np.corrcoef(values_np, realised_np)[0, 1])
