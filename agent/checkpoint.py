@@ -14,6 +14,7 @@ import dataclasses
 import math
 import os
 import pickle
+import re
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -26,7 +27,8 @@ import torch
 from agent.critic import Critic, CriticConfig
 from agent.world_model import WorldModel, WorldModelConfig
 
-__all__ = ["FORMAT_VERSION", "save_checkpoint", "load_checkpoint", "make_meta", "space_meta", "build_from_checkpoint"]
+__all__ = ["FORMAT_VERSION", "save_checkpoint", "load_checkpoint", "make_meta", "space_meta", "build_from_checkpoint",
+           "env_slug", "cache_dir", "default_checkpoint"]
 
 FORMAT_VERSION = 1
 _MAGIC = "latent-mpc"
@@ -231,3 +233,25 @@ def replay_path(checkpoint: str | os.PathLike) -> Path:
     learning keeps rehearsing falls it no longer sees; the checkpoint itself holds no data.
     """
     return Path(checkpoint).with_suffix(".replay.npz")
+
+
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
+"""Where a source checkout keeps the checkpoints it ships (``checkpoints/cliff-car.pt``)."""
+
+
+def env_slug(spec: str) -> str:
+    """File-name form of an env spec: ``"examples.custom_env:make"`` -> ``"examples.custom_env_make"``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", spec).strip("_") or "env"
+
+
+def cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/latent-mpc`` (default ``~/.cache/latent-mpc``): checkpoints pretrained on the spot."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "latent-mpc"
+
+
+def default_checkpoint(spec: str) -> tuple[Path, bool]:
+    """``(path, shipped)``: the shipped ``checkpoints/{env}.pt`` if there is one, else its cache path."""
+    shipped = SHIPPED_DIR / f"{env_slug(spec)}.pt"
+    if shipped.exists():
+        return shipped, True
+    return cache_dir() / f"{env_slug(spec)}.pt", False

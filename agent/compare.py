@@ -29,7 +29,6 @@ import datetime as _dt
 import json
 import math
 import os
-import re
 import shlex
 import statistics
 import sys
@@ -43,6 +42,7 @@ from typing import Any, Literal, Protocol
 import gymnasium as gym
 import numpy as np
 
+from agent.checkpoint import cache_dir, default_checkpoint, env_slug
 from agent.metrics import (
     DEFAULT_TARGET,
     DEFAULT_WINDOW,
@@ -119,9 +119,9 @@ class MPCCompareConfig:
     checkpoint: str | None = None
     """Checkpoint of ``mpc_pretrained`` (None: ``checkpoints/{env}.pt`` if shipped, else the cache; pretrained on the spot if neither exists)."""
     pretrain_steps: int | None = None
-    """Env steps of pretraining data when there is no checkpoint (None: 3000, or 300 with --quick)."""
+    """Pretrain on the spot on this many env steps of exploration data drawn with --seed (cached per env, steps and seed) instead of loading a checkpoint; None: load the checkpoint, or pretrain on 3000 steps (300 with --quick) if there is none."""
     pretrain_updates: int | None = None
-    """Gradient updates of pretraining when there is no checkpoint (None: 3000, or 50 with --quick)."""
+    """Gradient updates of pretraining on the spot (None: 3000, or 50 with --quick)."""
     online_learning: bool = True
     """Let both MPC agents update their world model and critic while they act."""
     scratch_random_steps: int = 1000
@@ -451,21 +451,6 @@ AgentFactory = Callable[[gym.Env, "ComparisonConfig"], AgentLike]
 """Builds an agent for an env; used for the MPC agents and for tests' stand-ins."""
 
 
-def _slug(spec: str) -> str:
-    # The same file-name scheme as examples/run_agent.py, so both find the same checkpoints.
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", spec).strip("_")
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "latent-mpc"
-
-
-def default_checkpoint(spec: str) -> Path:
-    """``checkpoints/{env}.pt`` of this checkout if shipped, else the user cache path."""
-    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / f"{_slug(spec)}.pt"
-    return shipped if shipped.exists() else _cache_dir() / f"{_slug(spec)}.pt"
-
-
 def _mpc_agent_config(config: ComparisonConfig, base: Any = None, random_steps: int | None = None):
     """``base`` (an ``AgentConfig``; a fresh one if None) with the comparison's MPC settings."""
     from agent.mpc import AgentConfig, PlannerConfig
@@ -503,7 +488,19 @@ def make_mpc_pretrained(env: gym.Env, config: ComparisonConfig) -> AgentLike:
     """
     from agent.mpc import MPCAgent
 
-    path = Path(config.mpc.checkpoint) if config.mpc.checkpoint else default_checkpoint(config.env)
+    if config.mpc.checkpoint and config.mpc.pretrain_steps is not None:
+        raise ValueError(
+            "--mpc.checkpoint and --mpc.pretrain-steps contradict each other: pass a checkpoint "
+            "to load, or a number of exploration steps to pretrain on, not both"
+        )
+    pretrain_steps = config.mpc.pretrain_steps or (300 if config.quick else 3000)
+    pretrain_updates = config.mpc.pretrain_updates or (50 if config.quick else 3000)
+    if config.mpc.pretrain_steps is not None:
+        # Its own data, drawn with this run's seed, so that seeds differ honestly.
+        name = f"{env_slug(config.env)}__{pretrain_steps}steps_{pretrain_updates}updates__seed{config.seed}.pt"
+        path = cache_dir() / name
+    else:
+        path = Path(config.mpc.checkpoint) if config.mpc.checkpoint else default_checkpoint(config.env)[0]
     if path.exists():
         stored = MPCAgent.load(path, env, seed=config.seed).config
         return MPCAgent.load(path, env, _mpc_agent_config(config, stored), seed=config.seed)
@@ -514,10 +511,12 @@ def make_mpc_pretrained(env: gym.Env, config: ComparisonConfig) -> AgentLike:
         )
     from agent.pretrain import PretrainConfig
 
-    pretrain_steps = config.mpc.pretrain_steps or (300 if config.quick else 3000)
-    pretrain_updates = config.mpc.pretrain_updates or (50 if config.quick else 3000)
     pretrain_config = PretrainConfig(
-        env=config.env, collect_steps=pretrain_steps, updates=pretrain_updates, seed=config.seed
+        env=config.env,
+        collect_steps=pretrain_steps,
+        updates=pretrain_updates,
+        seed=config.seed,
+        log_dir=config.runs_dir if config.tensorboard else None,
     )
     agent = MPCAgent.pretrain(
         config.env,
@@ -764,7 +763,7 @@ def run_comparison(
     tb: _TensorBoardLogger | None = None
     if config.tensorboard:
         log_dir = Path(config.runs_dir) / (
-            f"{_slug(config.env)}__compare__{config.seed}__{int(time.time())}"
+            f"{env_slug(config.env)}__compare__{config.seed}__{int(time.time())}"
         )
         tb = _TensorBoardLogger(str(log_dir), config)
 

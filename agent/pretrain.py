@@ -12,7 +12,6 @@ batch sampling all derive from ``config.seed``.
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 
 from agent.buffer import ReplayBuffer
-from agent.checkpoint import make_meta, save_checkpoint
+from agent.checkpoint import env_slug, make_meta, save_checkpoint
 from agent.collect import GUIDES, collect, make_env_fn
 from agent.critic import Critic, CriticConfig
 from agent.train import Trainer
@@ -107,10 +106,6 @@ def discounted_returns(buffer: ReplayBuffer, gamma: float) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def _slug(spec: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", spec)
-
-
 def _hparam_table(config: PretrainConfig) -> str:
     rows = []
 
@@ -163,7 +158,7 @@ def pretrain(env_spec: str | None = None, config: PretrainConfig | None = None, 
     if config.log_dir is not None and config.updates > 0:
         from torch.utils.tensorboard import SummaryWriter
 
-        name = _slug(env_id or "env")
+        name = env_slug(env_id or "env")
         writer = SummaryWriter(str(Path(config.log_dir) / f"{name}__pretrain__{config.seed}__{int(time.time())}"))
         writer.add_text("hyperparameters", _hparam_table(config))
         for key, value in collect_stats.as_dict().items():

@@ -12,7 +12,6 @@ and writes state dicts plus metadata (no replay buffer) to ``--out``.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ if str(REPO) not in sys.path:
 import numpy as np  # noqa: E402
 import tyro  # noqa: E402
 
-from agent.checkpoint import replay_path  # noqa: E402
+from agent.checkpoint import SHIPPED_DIR, env_slug, replay_path  # noqa: E402
 from agent.pretrain import PretrainConfig, pretrain, save_pretrained  # noqa: E402
 
 
@@ -44,7 +43,7 @@ class Args(PretrainConfig):
 
 
 def main(args: Args) -> Path:
-    out = args.out or REPO / "checkpoints" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', args.env)}.pt"
+    out = args.out or SHIPPED_DIR / f"{env_slug(args.env)}.pt"
     config = PretrainConfig(**{k: v for k, v in asdict(args).items() if k in PretrainConfig.__dataclass_fields__})
     config.world_model, config.critic = args.world_model, args.critic  # keep the dataclasses (asdict made dicts)
     result = pretrain(args.env, config, progress=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -28,6 +27,8 @@ if str(REPO) not in sys.path:  # run from a source checkout without installing
     sys.path.insert(0, str(REPO))
 
 import tyro  # noqa: E402
+
+from agent.checkpoint import default_checkpoint, env_slug  # noqa: E402
 
 
 @dataclass
@@ -62,19 +63,6 @@ class Args:
     """'auto' (CUDA if available, else CPU), 'cpu' or 'cuda'."""
     progress: bool = True
     """Show progress bars."""
-
-
-def slug(spec: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", spec).strip("_")
-
-
-def default_checkpoint(spec: str) -> tuple[Path, bool]:
-    """(path, shipped): the shipped checkpoint for ``spec`` if there is one, else the cache path."""
-    shipped = REPO / "checkpoints" / f"{slug(spec)}.pt"
-    if shipped.exists():
-        return shipped, True
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "latent-mpc"
-    return cache / f"{slug(spec)}.pt", False
 
 
 def main(args: Args) -> dict:
@@ -132,7 +120,7 @@ def main(args: Args) -> dict:
     except (ValueError, TypeError, FileNotFoundError) as err:
         raise SystemExit(f"error: {err}") from None
 
-    run_name = f"{slug(args.env)}__run_agent__{args.seed}__{int(time.time())}"
+    run_name = f"{env_slug(args.env)}__run_agent__{args.seed}__{int(time.time())}"
     writer = SummaryWriter(str(args.logdir / run_name))
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
         f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))

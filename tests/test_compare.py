@@ -332,3 +332,39 @@ def test_cli_rejects_bad_input_without_a_traceback(tmp_path):
     assert done.returncode != 0
     assert "error:" in done.stderr and "Box" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_pretrain_steps_pretrains_per_seed_and_caches(tiny_env, tmp_path, monkeypatch):
+    from agent.compare import MPCCompareConfig, make_mpc_pretrained
+    from envs import make_env
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    mpc = MPCCompareConfig(pretrain_steps=120, pretrain_updates=3)
+    agents = {}
+    for seed in (0, 1):
+        config = ComparisonConfig(env=tiny_env, seed=seed, progress=False, tensorboard=False, mpc=mpc)
+        agents[seed] = make_mpc_pretrained(make_env(tiny_env), config)
+        assert agents[seed].pretraining_stats["steps"] >= 120
+    cached = sorted(p.name for p in (tmp_path / "cache" / "latent-mpc").glob("*.pt"))
+    assert cached == [
+        "tiny_ledge_make__120steps_3updates__seed0.pt",
+        "tiny_ledge_make__120steps_3updates__seed1.pt",
+    ]
+    # The second time a seed's agent is loaded from its cache, not pretrained again.
+    config = ComparisonConfig(env=tiny_env, seed=1, progress=False, tensorboard=False, mpc=mpc)
+    again = make_mpc_pretrained(make_env(tiny_env), config)
+    for key in ("steps", "episodes", "falls"):
+        assert again.pretraining_stats[key] == agents[1].pretraining_stats[key]
+    for a, b in zip(again.world_model.parameters(), agents[1].world_model.parameters(), strict=True):
+        assert np.array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+def test_checkpoint_and_pretrain_steps_contradict(tiny_env, tmp_path):
+    from agent.compare import MPCCompareConfig, make_mpc_pretrained
+    from envs import make_env
+
+    config = ComparisonConfig(
+        env=tiny_env, mpc=MPCCompareConfig(checkpoint=str(tmp_path / "x.pt"), pretrain_steps=100)
+    )
+    with pytest.raises(ValueError, match="not both"):
+        make_mpc_pretrained(make_env(tiny_env), config)
