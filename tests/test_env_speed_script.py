@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "env_speed.py"
+from conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def env_speed():
-    spec = importlib.util.spec_from_file_location("env_speed", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["env_speed"] = module  # dataclasses look the module up while defining Args
-    spec.loader.exec_module(module)
+    module = load_benchmark("env_speed")
     yield module
     sys.modules.pop("env_speed", None)
 

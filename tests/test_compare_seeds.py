@@ -1,0 +1,92 @@
+"""benchmarks/compare_seeds.py: the summary over seeds (known answers) and a tiny run end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import load_benchmark
+from test_compare import TINY_ENV
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def seeds_module():
+    module = load_benchmark("compare_seeds")
+    yield module
+    sys.modules.pop("compare_seeds", None)
+
+
+def _agent(falls_before, reached, steps, pretraining_falls=0):
+    return {
+        "falls_before_competence": falls_before,
+        "falls_before_competence_incl_pretraining": falls_before + pretraining_falls,
+        "reached_target": reached,
+        "steps_to_90": steps,
+        "falls_total": falls_before + 1,
+        "final_success_rate": 1.0 if reached else 0.2,
+        "final_return": 5.0 if reached else -5.0,
+        "wall_seconds": 10.0,
+        "pretraining_steps": 1000 if pretraining_falls else 0,
+        "pretraining_falls": pretraining_falls,
+    }
+
+
+def test_summary_over_seeds_has_known_figures(seeds_module):
+    reports = {
+        0: {"agents": {"sac": _agent(4, False, None), "mpc_pretrained": _agent(0, True, 300, 7)}},
+        1: {"agents": {"sac": _agent(6, True, 900), "mpc_pretrained": _agent(1, True, 500, 9)}},
+        2: {"agents": {"sac": _agent(9, False, None), "mpc_pretrained": _agent(0, True, 400, 8)}},
+    }
+    summary = seeds_module.summarize_seeds(reports, ("sac", "mpc_pretrained"))
+    sac, mpc = summary["sac"], summary["mpc_pretrained"]
+    assert sac["falls_before_competence"] == [4, 6, 9]
+    assert sac["competent_seeds"] == 1 and sac["steps_to_90_median_competent"] == 900
+    assert sac["falls_before_competence_sum"] == 19 and sac["falls_before_competence_median"] == 6
+    assert sac["final_success_rate_mean"] == pytest.approx(1.4 / 3)
+    assert mpc["falls_before_competence_incl_pretraining"] == [7, 10, 8]
+    assert mpc["falls_before_competence_incl_pretraining_sum"] == 25
+    assert mpc["competent_seeds"] == 3 and mpc["steps_to_90_median_competent"] == 400
+    table = seeds_module.markdown(
+        {"env": "x", "seeds": [0, 1, 2], "budget_words": "b", "summary": summary}
+    )
+    # A run that never got competent shows its falls as a lower bound.
+    assert "| SAC (model-free) | ≥4 / 6 / ≥9 |" in table
+    assert "| 3/3 | 300 / 500 / 400 |" in table
+    assert "1000 / 1000 / 1000 env steps with 7 / 9 / 8 falls" in table
+
+
+def test_bad_arguments_are_refused(seeds_module):
+    with pytest.raises(ValueError, match="unknown"):
+        seeds_module.Args(agents=("sac", "dqn"))
+    with pytest.raises(ValueError, match="distinct"):
+        seeds_module.Args(seeds=(1, 1))
+
+
+def test_two_seeds_end_to_end_and_resume(seeds_module, tmp_path, monkeypatch, capsys):
+    (tmp_path / "tiny_ledge.py").write_text(TINY_ENV)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), str(REPO)]))
+    args = seeds_module.Args(
+        env="tiny_ledge:make", seeds=(0, 1), agents=("sac",), workers=2, budget_steps=80,
+        extra=f"--quick --runs-dir {tmp_path / 'runs'}", work_dir=tmp_path / "work",
+        out=tmp_path / "summary.json",
+    )  # fmt: skip
+    result = seeds_module.main(args)
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["seeds"] == [0, 1] and set(saved["per_seed"]) == {"0", "1"}
+    sac = saved["summary"]["sac"]
+    for seed, falls in zip((0, 1), sac["falls_total"], strict=True):
+        series = saved["per_seed"][str(seed)]["agents"]["sac"]["series"]
+        assert falls == sum(e["fell"] for e in series)
+        assert saved["per_seed"][str(seed)]["seed"] == seed
+    assert result["summary"]["sac"]["seeds"] == [0, 1]
+    assert (tmp_path / "summary.png").stat().st_size > 10_000
+    assert "| SAC (model-free) |" in (tmp_path / "summary.md").read_text()
+    # A second run with the same settings reuses both reports instead of training again.
+    capsys.readouterr()
+    seeds_module.main(args)
+    assert capsys.readouterr().out.count("reusing") == 2
