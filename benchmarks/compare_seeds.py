@@ -119,12 +119,24 @@ SUMMARY_KEYS = ("falls_before_competence", "falls_before_competence_incl_pretrai
                 "pretraining_steps", "pretraining_falls", "act_ms_median")
 
 
-def summarize_seeds(reports: dict[int, dict[str, Any]], agents: tuple[str, ...]) -> dict[str, Any]:
-    """Per agent: each summary figure as a list over seeds, plus medians and totals."""
+def summarize_seeds(
+    reports: dict[int, dict[str, Any]], agents: tuple[str, ...], common_steps: int | None = None
+) -> dict[str, Any]:
+    """Per agent: each summary figure as a list over seeds, plus medians and totals.
+
+    ``common_steps``: also count each run's falls within its first ``common_steps`` env steps
+    (``falls_in_common_budget``), so that an agent given a longer budget (SAC) is compared
+    on the same footing too.
+    """
     summary: dict[str, Any] = {}
     for name in agents:
         rows = [reports[seed]["agents"][name] for seed in sorted(reports)]
         per_seed = {key: [row.get(key) for row in rows] for key in SUMMARY_KEYS}
+        if common_steps is not None:
+            per_seed["falls_in_common_budget"] = [
+                sum(bool(e["fell"]) for e in row.get("series", []) if e["env_step"] <= common_steps)
+                for row in rows
+            ]
         competent = [row["reached_target"] for row in rows]
         steps = [row["steps_to_90"] for row in rows if row["steps_to_90"] is not None]
         summary[name] = {
@@ -164,14 +176,15 @@ def markdown(result: dict[str, Any]) -> str:
         f"budget {result['budget_words']}; ≥ marks a run that never reached 90 % rolling success "
         "(its falls so far are a lower bound).",
         "",
-        "| agent | falls before 90 % (task) | incl. pretraining | competent | env steps to 90 % "
-        "| final success | final return | wall time |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| agent | falls in the first {result.get('common_steps')} steps | falls before 90 % (task) "
+        "| incl. pretraining | competent | env steps to 90 % | final success | final return | wall time |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, row in result["summary"].items():
         competent = row["reached_target"]
         lines.append(
-            f"| {AGENT_LABELS.get(name, name)} | {_cell(row['falls_before_competence'], competent)} "
+            f"| {AGENT_LABELS.get(name, name)} | {_cell(row.get('falls_in_common_budget', []))} "
+            f"| {_cell(row['falls_before_competence'], competent)} "
             f"| {_cell(row['falls_before_competence_incl_pretraining'], competent)} "
             f"| {row['competent_seeds']}/{len(seeds)} | {_cell(row['steps_to_90'])} "
             f"| {_cell(row['final_success_rate'], fmt='.2f')} | {_cell(row['final_return'], fmt='.1f')} "
@@ -251,16 +264,18 @@ def main(args: Args) -> dict[str, Any]:
     first = reports[args.seeds[0]]
     budgets = {name: first["agents"][name]["budget_steps"] for name in args.agents}
     budget_words = ", ".join(f"{AGENT_LABELS.get(n, n)} {b} env steps" for n, b in budgets.items())
+    common = min(budgets.values())
     result = {
         "env": args.env,
         "seeds": list(args.seeds),
         "budget_steps": budgets,
         "budget_words": budget_words,
+        "common_steps": common,
         "workers": args.workers,
         "wall_seconds_all": time.perf_counter() - start,
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(args).items()},
         "git_commits": sorted({str(r.get("git_commit")) for r in reports.values()}),
-        "summary": summarize_seeds(reports, args.agents),
+        "summary": summarize_seeds(reports, args.agents, common),
         "per_seed": {str(seed): report for seed, report in reports.items()},
     }
     write_json(result, args.out)

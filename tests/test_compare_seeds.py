@@ -22,7 +22,10 @@ def seeds_module():
 
 
 def _agent(falls_before, reached, steps, pretraining_falls=0):
+    # Episodes of 100 steps; the falls come first.
+    series = [{"env_step": 100 * (i + 1), "fell": i < falls_before + 1} for i in range(20)]
     return {
+        "series": series,
         "falls_before_competence": falls_before,
         "falls_before_competence_incl_pretraining": falls_before + pretraining_falls,
         "reached_target": reached,
@@ -42,8 +45,10 @@ def test_summary_over_seeds_has_known_figures(seeds_module):
         1: {"agents": {"sac": _agent(6, True, 900), "mpc_pretrained": _agent(1, True, 500, 9)}},
         2: {"agents": {"sac": _agent(9, False, None), "mpc_pretrained": _agent(0, True, 400, 8)}},
     }
-    summary = seeds_module.summarize_seeds(reports, ("sac", "mpc_pretrained"))
+    summary = seeds_module.summarize_seeds(reports, ("sac", "mpc_pretrained"), common_steps=600)
     sac, mpc = summary["sac"], summary["mpc_pretrained"]
+    assert sac["falls_in_common_budget"] == [5, 6, 6]  # 5, 7, 10 falls in all; 6 episodes fit
+    assert mpc["falls_in_common_budget"] == [1, 2, 1]
     assert sac["falls_before_competence"] == [4, 6, 9]
     assert sac["competent_seeds"] == 1 and sac["steps_to_90_median_competent"] == 900
     assert sac["falls_before_competence_sum"] == 19 and sac["falls_before_competence_median"] == 6
@@ -52,10 +57,10 @@ def test_summary_over_seeds_has_known_figures(seeds_module):
     assert mpc["falls_before_competence_incl_pretraining_sum"] == 25
     assert mpc["competent_seeds"] == 3 and mpc["steps_to_90_median_competent"] == 400
     table = seeds_module.markdown(
-        {"env": "x", "seeds": [0, 1, 2], "budget_words": "b", "summary": summary}
+        {"env": "x", "seeds": [0, 1, 2], "budget_words": "b", "common_steps": 600, "summary": summary}
     )
     # A run that never got competent shows its falls as a lower bound.
-    assert "| SAC (model-free) | ≥4 / 6 / ≥9 |" in table
+    assert "| SAC (model-free) | 5 / 6 / 6 | ≥4 / 6 / ≥9 |" in table
     assert "| 3/3 | 300 / 500 / 400 |" in table
     assert "1000 / 1000 / 1000 env steps with 7 / 9 / 8 falls" in table
 
