@@ -11,6 +11,7 @@ while they act, one from its pretrained world model (its pretraining falls and s
 reported beside the task-phase figures), one from scratch. Prints a markdown table;
 ``--json`` holds every per-episode series, ``--plot`` draws them, TensorBoard logs go to
 ``runs/`` (``tensorboard --logdir runs``). Ctrl-C keeps what was recorded so far.
+Several seeds in parallel processes, with a summary over them: ``benchmarks/compare_seeds.py``.
 """
 
 from __future__ import annotations
