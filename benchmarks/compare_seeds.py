@@ -14,8 +14,9 @@ table and a PNG (cumulative falls and rolling success rate, a line per seed).
 
 A (seed, agent) whose report already exists in ``--work-dir`` and was made with the same
 command-line settings is not run again (``--no-resume`` reruns everything), so an
-interrupted sweep continues where it stopped. Everything else (budget, SB3 and MPC
-settings) passes through to ``compare_baseline.py`` via ``--extra``.
+interrupted sweep continues where it stopped; ``--no-run`` only redraws the summary.
+Everything else (budget, SB3 and MPC settings) passes through to ``compare_baseline.py``
+via ``--extra``.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class Args:
     """Summary over seeds (JSON); the .md and .png beside it share its stem."""
     resume: bool = True
     """Reuse a (seed, agent) report made earlier with the same settings."""
+    run: bool = True
+    """--no-run: run nothing, only summarise (and plot) the reports already in --work-dir."""
 
     def __post_init__(self) -> None:
         agents: list[str] = []
@@ -98,11 +101,13 @@ def run_job(args: Args, seed: int, agent: str) -> Path:
     stem = f"{args.env}__seed{seed}__{agent}"
     json_path, log_path, cmd_path = (args.work_dir / f"{stem}{ext}" for ext in (".json", ".log", ".cmd"))
     command = job_command(args, seed, agent, json_path)
-    settings = " ".join(shlex.quote(part) for part in command[1:])
-    if args.resume and json_path.exists() and cmd_path.exists() and cmd_path.read_text() == settings:
+    settings = " ".join(shlex.quote(part) for part in command[2:])  # the flags, not where the script lies
+    if (args.resume or not args.run) and json_path.exists() and cmd_path.exists() and cmd_path.read_text() == settings:
         if not load_report(json_path).get("interrupted"):
             print(f"[{stem}] reusing {json_path.name}", flush=True)
             return json_path
+    if not args.run:
+        raise RuntimeError(f"--no-run: no finished report with these settings at {json_path}")
     start = time.perf_counter()
     print(f"[{stem}] started", flush=True)
     with open(log_path, "w") as log:
@@ -201,7 +206,11 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    """Cumulative falls (incl. pretraining, symlog) and rolling success vs env steps; a line per seed."""
+    """Cumulative falls and rolling success rate vs env steps, a line per seed.
+
+    Falls are drawn twice for a pretrained agent: solid for the task phase, dashed
+    starting at its pretraining falls, so that neither figure hides the other.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -209,18 +218,22 @@ def plot(result: dict[str, Any], path: Path) -> None:
     from matplotlib.ticker import FuncFormatter
 
     fig, (ax_falls, ax_success) = plt.subplots(1, 2, figsize=(13, 4.8))
+    longest = max(result["budget_steps"].values())
     for index, name in enumerate(result["summary"]):
         color, label = f"C{index}", AGENT_LABELS.get(name, name)
         for k, seed in enumerate(result["seeds"]):
             agent = result["per_seed"][str(seed)]["agents"][name]
             window = int(result["per_seed"][str(seed)]["window"])
             series = [EpisodeRecord.from_dict(d) for d in agent["series"]]
-            offset = int(agent.get("pretraining_falls", 0))
             steps = [0] + [r.env_step for r in series] + [int(agent["env_steps"])]
-            falls = [offset] + [offset + f for f in cumulative_falls(series)]
+            falls = [0] + cumulative_falls(series)
             falls.append(falls[-1])
             ax_falls.step(steps, falls, where="post", color=color, alpha=0.8,
-                          label=label if k == 0 else "_nolegend_")
+                          label=f"{label} (task phase)" if k == 0 else "_nolegend_")
+            offset = int(agent.get("pretraining_falls", 0))
+            if offset:
+                ax_falls.step(steps, [offset + f for f in falls], where="post", color=color, alpha=0.8,
+                              linestyle="--", label=f"{label}, incl. pretraining" if k == 0 else "_nolegend_")
             points = [(r.env_step, v) for r, v in zip(series, rolling_success_rate(series, window), strict=True)
                       if v is not None]
             if points:
@@ -228,17 +241,19 @@ def plot(result: dict[str, Any], path: Path) -> None:
                 ax_success.plot(xs, ys, color=color, alpha=0.8, label=label if k == 0 else "_nolegend_")
     ax_falls.set_yscale("symlog", linthresh=1.0)
     ax_falls.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
-    ax_falls.set_xscale("symlog", linthresh=1000.0)
-    ax_falls.set_xlabel("env steps of the task phase (symlog)")
-    ax_falls.set_ylabel("cumulative falls, incl. pretraining (symlog)")
+    ax_falls.set_xlabel("env steps of the task phase")
+    ax_falls.set_ylabel("cumulative falls (symlog)")
     ax_falls.set_title("Falls while learning (a line per seed)")
     ax_success.axhline(0.9, color="grey", linestyle="--", linewidth=1)
-    ax_success.set_xscale("symlog", linthresh=1000.0)
     ax_success.set_ylim(-0.02, 1.02)
-    ax_success.set_xlabel("env steps (symlog)")
+    ax_success.set_xlabel("env steps")
     ax_success.set_ylabel("success rate, last 10 episodes")
     ax_success.set_title("Rolling success rate")
+    if longest > 10 * result["common_steps"]:  # one agent ran far longer: keep the start readable
+        for ax in (ax_falls, ax_success):
+            ax.set_xscale("symlog", linthresh=float(result["common_steps"]))
     for ax in (ax_falls, ax_success):
+        ax.set_xlim(left=0)
         ax.grid(alpha=0.3)
     ax_falls.legend(loc="best", fontsize=8)
     fig.suptitle(f"{result['env']}: {result['budget_words']}, seeds {', '.join(map(str, result['seeds']))}")
@@ -263,7 +278,10 @@ def main(args: Args) -> dict[str, Any]:
         merged["agents"][agent] = report["agents"][agent]
     first = reports[args.seeds[0]]
     budgets = {name: first["agents"][name]["budget_steps"] for name in args.agents}
-    budget_words = ", ".join(f"{AGENT_LABELS.get(n, n)} {b} env steps" for n, b in budgets.items())
+    if len(set(budgets.values())) == 1:
+        budget_words = f"{next(iter(budgets.values()))} env steps per agent"
+    else:
+        budget_words = ", ".join(f"{AGENT_LABELS.get(n, n)} {b} env steps" for n, b in budgets.items())
     common = min(budgets.values())
     result = {
         "env": args.env,

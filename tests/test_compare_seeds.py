@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -95,3 +96,7 @@ def test_two_seeds_end_to_end_and_resume(seeds_module, tmp_path, monkeypatch, ca
     capsys.readouterr()
     seeds_module.main(args)
     assert capsys.readouterr().out.count("reusing") == 2
+    # --no-run only summarises; with a seed that has no report it says so instead of training.
+    seeds_module.main(dataclasses.replace(args, run=False))
+    with pytest.raises(RuntimeError, match="no finished report"):
+        seeds_module.main(dataclasses.replace(args, run=False, seeds=(0, 5)))
