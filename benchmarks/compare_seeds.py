@@ -79,6 +79,8 @@ class Args:
             raise ValueError(f"need distinct seeds, got {self.seeds}")
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+        # The comparisons run in the repository root; paths must not depend on that.
+        self.work_dir, self.out = self.work_dir.resolve(), self.out.resolve()
 
 
 def job_command(args: Args, seed: int, agent: str, json_path: Path) -> list[str]:
@@ -101,7 +103,10 @@ def run_job(args: Args, seed: int, agent: str) -> Path:
     stem = f"{args.env}__seed{seed}__{agent}"
     json_path, log_path, cmd_path = (args.work_dir / f"{stem}{ext}" for ext in (".json", ".log", ".cmd"))
     command = job_command(args, seed, agent, json_path)
-    settings = " ".join(shlex.quote(part) for part in command[2:])  # the flags, not where the script lies
+    # What decides the result: the flags, not where the script or the report lie.
+    flags = command[2:]
+    at = flags.index("--json")
+    settings = " ".join(shlex.quote(part) for part in flags[:at] + flags[at + 2 :])
     if (args.resume or not args.run) and json_path.exists() and cmd_path.exists() and cmd_path.read_text() == settings:
         if not load_report(json_path).get("interrupted"):
             print(f"[{stem}] reusing {json_path.name}", flush=True)
