@@ -303,8 +303,10 @@ def main(args: Args) -> dict[str, Any]:
     }
     write_json(result, args.out)
     table = markdown(result)
-    command = " ".join(shlex.quote(a) for a in ["python", "benchmarks/compare_seeds.py", *sys.argv[1:]])
-    args.out.with_suffix(".md").write_text(f"{table}\n\nCommand: `{command}`\n")
+    flags = [a for a in sys.argv[1:] if a != "--no-run"]  # the command that made the reports
+    command = " ".join(shlex.quote(a) for a in ["python", "benchmarks/compare_seeds.py", *flags])
+    redrawn = "" if args.run else " (summary redrawn from its reports with --no-run)"
+    args.out.with_suffix(".md").write_text(f"{table}\n\nCommand: `{command}`{redrawn}\n")
     plot(result, args.out.with_suffix(".png"))
     print(table)
     print(f"\nsummary: {args.out} (+ .md, .png)")
