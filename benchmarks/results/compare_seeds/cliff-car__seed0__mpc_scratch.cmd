@@ -1,0 +1,1 @@
+--env cliff-car --agents mpc_scratch --seed 0 --no-progress --threads 1

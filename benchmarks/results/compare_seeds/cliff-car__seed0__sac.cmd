@@ -1,0 +1,1 @@
+--env cliff-car --agents sac --seed 0 --no-progress --threads 1
