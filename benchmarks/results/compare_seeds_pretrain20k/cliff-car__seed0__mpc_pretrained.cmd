@@ -1,0 +1,1 @@
+--env cliff-car --agents mpc_pretrained --seed 0 --no-progress --threads 1 --mpc.pretrain-steps 20000
