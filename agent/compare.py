@@ -483,7 +483,9 @@ def make_mpc_scratch(env: gym.Env, config: ComparisonConfig) -> AgentLike:
 def make_mpc_pretrained(env: gym.Env, config: ComparisonConfig) -> AgentLike:
     """The MPC agent from its checkpoint, or pretrained on the spot (and cached) when there is none.
 
-    A loaded agent keeps the settings stored in its checkpoint except those the
+    With ``config.mpc.pretrain_steps`` set it is always pretrained on that many exploration
+    steps drawn with ``config.seed`` (or loaded from that run's cache), so each seed of a
+    multi-seed comparison pays for, and reports, its own pretraining falls. A loaded agent keeps the settings stored in its checkpoint except those the
     comparison sets for both MPC agents (planner preset, online learning, device).
     """
     from agent.mpc import MPCAgent
