@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))
 
 import tyro  # noqa: E402
 
-from agent.compare import AGENT_LABELS, AGENT_NAMES, DEFAULT_AGENTS, load_report, write_json  # noqa: E402
+from agent.compare import AGENT_LABELS, DEFAULT_AGENTS, ComparisonConfig, load_report, write_json  # noqa: E402
 from agent.metrics import EpisodeRecord, cumulative_falls, rolling_success_rate  # noqa: E402
 
 
@@ -68,13 +68,7 @@ class Args:
     """--no-run: run nothing, only summarise (and plot) the reports already in --work-dir."""
 
     def __post_init__(self) -> None:
-        agents: list[str] = []
-        for item in self.agents:
-            agents.extend(part.strip() for part in item.split(",") if part.strip())
-        unknown = sorted(set(agents) - set(AGENT_NAMES))
-        if unknown or not agents:
-            raise ValueError(f"unknown or no agent names {unknown}; valid: {list(AGENT_NAMES)}")
-        self.agents = tuple(agents)
+        self.agents = ComparisonConfig(agents=self.agents).agents  # its checks and messages
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"need distinct seeds, got {self.seeds}")
         if self.workers < 1:
@@ -280,7 +274,8 @@ def main(args: Args) -> dict[str, Any]:
     for (seed, agent), path in sorted(paths.items()):
         report = load_report(path)
         merged = reports.setdefault(seed, {k: v for k, v in report.items() if k != "agents"} | {"agents": {}})
-        merged["agents"][agent] = report["agents"][agent]
+        # Each (seed, agent) ran as its own process: keep the commit each one ran.
+        merged["agents"][agent] = {**report["agents"][agent], "git_commit": report.get("git_commit")}
     first = reports[args.seeds[0]]
     budgets = {name: first["agents"][name]["budget_steps"] for name in args.agents}
     if len(set(budgets.values())) == 1:
@@ -297,7 +292,7 @@ def main(args: Args) -> dict[str, Any]:
         "workers": args.workers,
         "wall_seconds_all": time.perf_counter() - start,
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(args).items()},
-        "git_commits": sorted({str(r.get("git_commit")) for r in reports.values()}),
+        "git_commits": sorted({str(a["git_commit"]) for r in reports.values() for a in r["agents"].values()}),
         "summary": summarize_seeds(reports, args.agents, common),
         "per_seed": {str(seed): report for seed, report in reports.items()},
     }
