@@ -1,14 +1,15 @@
 """The baseline comparison over several seeds, run in parallel worker processes.
 
     python benchmarks/compare_seeds.py --env cliff-car --seeds 0 1 2 --workers 2
-    python benchmarks/compare_seeds.py --env cliff-car --seeds 0 1 2 --mpc-pretrain-steps 20000
+    python benchmarks/compare_seeds.py --env cliff-car --seeds 0 1 2 --collect-steps 20000
+    python benchmarks/compare_seeds.py --agents sac ppo mpc_pretrained --seeds 0 1
 
 One comparison (``examples/compare_baseline.py``) is one seed: a handful of episodes
 decide "competent" or not, so a single run can mislead. This script runs every
 (seed, agent) pair as its own ``compare_baseline.py`` process — ``--workers`` at a time,
-one torch thread each — keeps each process's JSON report under ``--work-dir``, merges
-them into one report per seed, and writes a summary over seeds: per agent and seed the
-falls before competence (task phase and including pretraining), env steps to 90 %
+``--threads`` torch threads each — keeps each process's JSON report under ``--work-dir``,
+merges them into one report per seed, and writes a summary over seeds: per agent and seed
+the falls before competence (task phase and including pretraining), env steps to 90 %
 success, final success rate and return, wall time; plus totals and medians, a markdown
 table and a PNG (cumulative falls and rolling success rate, a line per seed).
 
@@ -31,63 +32,78 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import tyro
 
-import tyro  # noqa: E402
+from evaluation.config import AGENT_LABELS, DEFAULT_AGENTS, parse_agent_names
+from evaluation.metrics import EpisodeRecord, cumulative_falls, rolling_success_rate
+from evaluation.report import check_writable, load_report, write_json
 
-from agent.compare import AGENT_LABELS, DEFAULT_AGENTS, ComparisonConfig, load_report, write_json  # noqa: E402
-from agent.metrics import EpisodeRecord, cumulative_falls, rolling_success_rate  # noqa: E402
+RESULTS = Path(__file__).resolve().parent / "results"
+"""This benchmark's results folder (beside the script, wherever it is run from)."""
+COMPARE_BASELINE = Path(__file__).resolve().parents[1] / "examples" / "compare_baseline.py"
+"""The one-seed comparison each worker process runs."""
 
 
 @dataclass
 class Args:
+    """Run the baseline comparison on several seeds in parallel and summarise it over seeds."""
+
     env: str = "cliff-car"
     """Env spec, as for compare_baseline.py."""
     seeds: tuple[int, ...] = (0, 1, 2)
     """Seeds; each gets the full comparison."""
     agents: tuple[str, ...] = DEFAULT_AGENTS
-    """Agents to run for every seed."""
+    """Agents to run for every seed: any of sac, ppo, mpc_pretrained, mpc_scratch."""
     workers: int = 2
-    """Comparison processes at a time (one torch thread each; this machine has 2 cores)."""
+    """Comparison processes at a time (this machine has 2 cores)."""
+    threads: int = 1
+    """Torch CPU threads of each comparison process."""
     budget_steps: int | None = None
     """Env steps per agent (None: compare_baseline.py's default)."""
     sb3_budget_steps: int | None = None
     """Env steps for SAC/PPO only (None: the common budget)."""
-    mpc_pretrain_steps: int | None = None
-    """mpc_pretrained pretrains on this many exploration steps drawn with each seed (None: the shipped checkpoint for every seed)."""
+    collect_steps: int | None = None
+    """mpc_pretrained pretrains on this many env steps of reward-free exploration data drawn with each seed (None: the shipped checkpoint for every seed)."""
     extra: str = ""
     """More compare_baseline.py flags, as one shell-quoted string (e.g. "--mpc.planner cem")."""
-    work_dir: Path = REPO / "benchmarks" / "results" / "compare_seeds"
+    work_dir: Path = RESULTS / "compare_seeds"
     """Per-(seed, agent) reports and logs."""
-    out: Path = REPO / "benchmarks" / "results" / "compare_seeds_cliff-car.json"
-    """Summary over seeds (JSON); the .md and .png beside it share its stem."""
+    json: Path = RESULTS / "compare_seeds_cliff-car.json"
+    """Summary over seeds (JSON)."""
+    plot: Path | None = None
+    """PNG of the summary (None: beside --json, with its stem)."""
+    markdown: Path | None = None
+    """Markdown table of the summary (None: beside --json, with its stem)."""
     resume: bool = True
     """Reuse a (seed, agent) report made earlier with the same settings."""
     run: bool = True
     """--no-run: run nothing, only summarise (and plot) the reports already in --work-dir."""
 
     def __post_init__(self) -> None:
-        self.agents = ComparisonConfig(agents=self.agents).agents  # its checks and messages
+        self.agents = parse_agent_names(self.agents)
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"need distinct seeds, got {self.seeds}")
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
-        # The comparisons run in the repository root; paths must not depend on that.
-        self.work_dir, self.out = self.work_dir.resolve(), self.out.resolve()
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
+        # Reports record absolute paths, so they do not depend on where this ran from.
+        self.work_dir, self.json = self.work_dir.resolve(), self.json.resolve()
+        self.plot = (self.plot or self.json.with_suffix(".png")).resolve()
+        self.markdown = (self.markdown or self.json.with_suffix(".md")).resolve()
 
 
 def job_command(args: Args, seed: int, agent: str, json_path: Path) -> list[str]:
     """The compare_baseline.py command of one (seed, agent) pair."""
-    command = [sys.executable, str(REPO / "examples" / "compare_baseline.py"), "--env", args.env,
+    command = [sys.executable, str(COMPARE_BASELINE), "--env", args.env,
                "--agents", agent, "--seed", str(seed), "--json", str(json_path), "--no-progress",
-               "--threads", "1"]
+               "--threads", str(args.threads)]
     if args.budget_steps is not None:
         command += ["--budget-steps", str(args.budget_steps)]
     if args.sb3_budget_steps is not None:
         command += ["--sb3.budget-steps", str(args.sb3_budget_steps)]
-    if args.mpc_pretrain_steps is not None and agent == "mpc_pretrained":
-        command += ["--mpc.pretrain-steps", str(args.mpc_pretrain_steps)]
+    if args.collect_steps is not None and agent == "mpc_pretrained":
+        command += ["--collect-steps", str(args.collect_steps)]
     return command + shlex.split(args.extra)
 
 
@@ -110,7 +126,7 @@ def run_job(args: Args, seed: int, agent: str) -> Path:
     start = time.perf_counter()
     print(f"[{stem}] started", flush=True)
     with open(log_path, "w") as log:
-        status = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT).returncode
+        status = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
     if status != 0:
         raise RuntimeError(f"{stem} failed with exit status {status}; see {log_path}")
     cmd_path.write_text(settings)
@@ -263,6 +279,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 
 def main(args: Args) -> dict[str, Any]:
+    check_writable([args.json, args.plot, args.markdown])
     jobs = [(seed, agent) for seed in args.seeds for agent in args.agents]
     # Slow agents first, so the pool does not end on one long job.
     order = {"mpc_scratch": 0, "mpc_pretrained": 1}
@@ -296,15 +313,15 @@ def main(args: Args) -> dict[str, Any]:
         "summary": summarize_seeds(reports, args.agents, common),
         "per_seed": {str(seed): report for seed, report in reports.items()},
     }
-    write_json(result, args.out)
+    write_json(result, args.json)
     table = markdown(result)
     flags = [a for a in sys.argv[1:] if a != "--no-run"]  # the command that made the reports
     command = " ".join(shlex.quote(a) for a in ["python", "benchmarks/compare_seeds.py", *flags])
     redrawn = "" if args.run else " (summary redrawn from its reports with --no-run)"
-    args.out.with_suffix(".md").write_text(f"{table}\n\nCommand: `{command}`{redrawn}\n")
-    plot(result, args.out.with_suffix(".png"))
+    args.markdown.write_text(f"{table}\n\nCommand: `{command}`{redrawn}\n")
+    plot(result, args.plot)
     print(table)
-    print(f"\nsummary: {args.out} (+ .md, .png)")
+    print(f"\nsummary: {args.json}\ntable:   {args.markdown}\nplot:    {args.plot}")
     return result
 
 

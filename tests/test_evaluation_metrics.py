@@ -1,8 +1,10 @@
-"""Fall counting and the derived figures of agent.metrics on hand-made series with known answers."""
+"""Records, fall counting, the derived figures and the one summary of evaluation.metrics, on hand-made series with known answers."""
+
+import json
 
 import pytest
 
-from agent.metrics import (
+from evaluation.metrics import (
     EpisodeRecord,
     competence_episode,
     cumulative_falls,
@@ -26,8 +28,10 @@ def make_series(outcomes: str, length: int = 10) -> list[EpisodeRecord]:
                 ret={"F": -1.0, "S": 1.0, ".": 0.0}[outcome],
                 fell=outcome == "F",
                 success=outcome == "S",
-                length=length,
+                steps=length,
                 wall_time=float(i),
+                seed=i,
+                median_plan_ms=float(i + 1),
             )
         )
     return series
@@ -98,6 +102,27 @@ def test_summary_reports_pretraining_falls_separately():
     assert summary["env_steps"] == 12
 
 
+def test_summary_holds_the_evaluation_figures_every_cli_promises():
+    series = make_series("FS.S", length=5)
+    summary = summarize(series)
+    # run_agent.py's JSON (checked by CI) and the comparison report both read these keys.
+    assert summary["episodes"] == 4
+    assert summary["mean_return"] == pytest.approx(0.25)
+    assert summary["std_return"] == pytest.approx(0.82915619)
+    assert (summary["falls"], summary["falls_total"], summary["successes"]) == (1, 1, 2)
+    assert summary["success_rate"] == 0.5 and summary["mean_steps"] == 5.0
+    assert summary["median_plan_ms"] == 2.5  # median of the episodes' medians 1, 2, 3, 4
+    assert [e["return"] for e in summary["per_episode"]] == [-1.0, 1.0, 0.0, 1.0]
+    assert "per_episode" not in summarize(series, per_episode=False)
+
+
+def test_summary_of_no_episodes_is_valid_json():
+    summary = summarize([])
+    json.dumps(summary, allow_nan=False)
+    assert summary["episodes"] == 0 and summary["mean_return"] is None
+    assert summary["median_plan_ms"] is None and summary["falls"] == 0
+
+
 def test_summary_keeps_steps_to_90_when_target_differs():
     series = make_series("FSFS", length=1)
     summary = summarize(series, target=0.5, window=2)
@@ -108,8 +133,16 @@ def test_summary_keeps_steps_to_90_when_target_differs():
 def test_record_round_trips_through_its_dict():
     record = make_series(".F")[1]
     data = record.to_dict()
-    assert data["return"] == -1.0 and data["fell"] is True
+    assert data["return"] == -1.0 and data["fell"] is True and data["steps"] == 10
     assert EpisodeRecord.from_dict(data) == record
+    untimed = EpisodeRecord(ret=0.5, fell=False, success=True, steps=3)
+    assert EpisodeRecord.from_dict(json.loads(json.dumps(untimed.to_dict()))) == untimed
+
+
+def test_record_reads_reports_written_before_steps_was_named_length():
+    old = {"env_step": 40, "return": 2.0, "fell": False, "success": True, "length": 8}
+    record = EpisodeRecord.from_dict(old)
+    assert (record.steps, record.env_step, record.seed, record.median_plan_ms) == (8, 40, None, None)
 
 
 @pytest.mark.parametrize(

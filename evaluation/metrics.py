@@ -1,24 +1,27 @@
-"""Per-episode records and the derived figures of a learning run (falls, competence, success).
+"""One record per finished episode, the figures derived from a run of them, and one summary.
 
-The definitions here are the ones the README, the benchmarks and the tests use
-(see "Metrics" in DESIGN.md):
+The definitions are the project's (see "Metrics" in DESIGN.md), the same for the README,
+the benchmarks and the tests:
 
-- a **fall** is an episode that ended with ``info["fell"]`` (or, for envs that mark
-  failure only by terminating, a ``terminated`` episode when the caller says so);
-- the **rolling success rate** at episode ``i`` is the fraction of successes among
-  the last ``window`` episodes ending at ``i``; it only *counts* once the window is
-  full (``i + 1 >= window``), so that one lucky first episode is not "100 % success";
+- a **fall** is an episode that ended in a failure (``info["fell"]``, or what
+  :mod:`evaluation.outcomes` decides for envs that do not say);
+- the **rolling success rate** at episode ``i`` is the fraction of successes among the
+  last ``window`` episodes ending at ``i``; it only *counts* once the window is full
+  (``i + 1 >= window``), so that one lucky first episode is not "100 % success";
 - **competence** is the first episode at which the rolling success rate reaches
   ``target``; **falls before competence** are the falls in the episodes up to and
-  including that one, and **steps to success** is the env step count at its end.
+  including that one, and **steps to success** is the env step count at its end;
+- **return** is the undiscounted sum of env rewards; **act time** the wall time of one
+  ``agent.act`` call.
 
-Everything here is pure Python over a sequence of :class:`EpisodeRecord`, so the
-figures can be checked on hand-made series with known answers.
+Everything here is pure Python over a sequence of :class:`EpisodeRecord`, so the figures
+can be checked on hand-made series with known answers.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,22 +33,26 @@ DEFAULT_TARGET = 0.9
 """Rolling success rate that counts as competent (the issue's 90 %)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EpisodeRecord:
-    """One finished episode of a learning run."""
+    """One finished episode, as every tool records it (evaluation runs and learning runs)."""
 
-    env_step: int
-    """Env steps taken by the agent since its run started, counted at this episode's end."""
     ret: float
     """Undiscounted sum of env rewards over the episode."""
     fell: bool
-    """The episode ended in a fall (``info["fell"]`` on its last step)."""
+    """The episode ended in a fall (see :mod:`evaluation.outcomes`)."""
     success: bool
-    """The episode counts as a success (``info["success"]`` or a return threshold)."""
-    length: int
+    """The episode counts as a success (``info["success"]`` or a return threshold); never with a fall."""
+    steps: int
     """Env steps in this episode."""
-    wall_time: float
-    """Seconds since the agent's run started, at this episode's end."""
+    env_step: int = 0
+    """Env steps since the run started (its recorder's count), at this episode's end."""
+    wall_time: float = 0.0
+    """Seconds since the run started, at this episode's end."""
+    seed: int | None = None
+    """Seed of the episode's ``env.reset``; None: the env continued its own random stream."""
+    median_plan_ms: float | None = None
+    """Median wall time of one ``agent.act`` call in this episode; None: not timed (SB3)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; the return is stored under the key ``"return"``."""
@@ -54,26 +61,32 @@ class EpisodeRecord:
             "return": float(self.ret),
             "fell": bool(self.fell),
             "success": bool(self.success),
-            "length": int(self.length),
+            "steps": int(self.steps),
             "wall_time": float(self.wall_time),
+            "seed": self.seed,
+            "median_plan_ms": self.median_plan_ms,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EpisodeRecord:
-        """Inverse of :meth:`to_dict` (``length`` and ``wall_time`` may be missing)."""
+        """Inverse of :meth:`to_dict`; reads reports written before ``steps`` was called ``length``."""
         missing = [key for key in ("env_step", "return", "fell", "success") if key not in data]
         if missing:
             raise ValueError(
                 f"episode record is missing keys {missing}; expected at least "
                 "'env_step', 'return', 'fell' and 'success' (as written by EpisodeRecord.to_dict)"
             )
+        plan_ms = data.get("median_plan_ms")
+        seed = data.get("seed")
         return cls(
             env_step=int(data["env_step"]),
             ret=float(data["return"]),
             fell=bool(data["fell"]),
             success=bool(data["success"]),
-            length=int(data.get("length", 0)),
+            steps=int(data.get("steps", data.get("length", 0))),
             wall_time=float(data.get("wall_time", 0.0)),
+            seed=None if seed is None else int(seed),
+            median_plan_ms=None if plan_ms is None else float(plan_ms),
         )
 
 
@@ -181,28 +194,47 @@ def final_return(series: Sequence[EpisodeRecord], window: int = DEFAULT_WINDOW) 
 
 def summarize(
     series: Sequence[EpisodeRecord],
+    *,
     target: float = DEFAULT_TARGET,
     window: int = DEFAULT_WINDOW,
     pretraining_falls: int = 0,
+    per_episode: bool = True,
 ) -> dict[str, Any]:
-    """All derived figures of one run as a JSON-ready dict (without the series itself).
+    """Every figure of a run of episodes as one JSON-ready dict (the one summary all tools use).
 
-    ``pretraining_falls`` are falls that happened before this run (e.g. while
-    collecting a world model's training data); they are added to
-    ``falls_before_competence_incl_pretraining`` and ``falls_total_incl_pretraining``
-    and nowhere else, so the task-phase figures stay comparable across agents.
+    Evaluation figures: ``episodes``, ``mean_return``, ``std_return``, ``falls``,
+    ``successes``, ``success_rate``, ``mean_steps``, ``median_plan_ms`` (median of the
+    episodes' medians; None if no episode was timed), ``env_steps`` (in the finished
+    episodes). Learning-curve figures (meaningful when the records are in the order the
+    agent lived them): ``falls_total`` (= ``falls``, the comparison report's name),
+    ``falls_before_competence``, ``reached_target``, ``steps_to_target``, ``steps_to_90``,
+    ``final_success_rate``, ``final_return``, and with ``pretraining_falls`` (falls that
+    happened before this run, e.g. while collecting a world model's training data)
+    ``falls_before_competence_incl_pretraining`` and ``falls_total_incl_pretraining``;
+    they are added there and nowhere else, so task-phase figures stay comparable.
+    ``per_episode``: also list every record (:meth:`EpisodeRecord.to_dict`). Figures of an
+    empty run are None, never NaN, so the dict is valid JSON.
     """
     if pretraining_falls < 0:
         raise ValueError(f"pretraining_falls must be >= 0, got {pretraining_falls}")
+    returns = [record.ret for record in series]
+    plan_ms = [r.median_plan_ms for r in series if r.median_plan_ms is not None]
+    falls = falls_total(series)
     before = falls_before_competence(series, target, window)
-    total = falls_total(series)
-    return {
+    summary: dict[str, Any] = {
         "episodes": len(series),
-        "env_steps": int(series[-1].env_step) if series else 0,
-        "falls_total": total,
+        "mean_return": statistics.fmean(returns) if returns else None,
+        "std_return": statistics.pstdev(returns) if returns else None,
+        "falls": falls,
+        "successes": sum(1 for record in series if record.success),
+        "success_rate": sum(r.success for r in series) / len(series) if series else None,
+        "mean_steps": statistics.fmean(r.steps for r in series) if series else None,
+        "median_plan_ms": statistics.median(plan_ms) if plan_ms else None,
+        "env_steps": sum(record.steps for record in series),
+        "falls_total": falls,
         "falls_before_competence": before,
         "falls_before_competence_incl_pretraining": before + int(pretraining_falls),
-        "falls_total_incl_pretraining": total + int(pretraining_falls),
+        "falls_total_incl_pretraining": falls + int(pretraining_falls),
         "reached_target": competence_episode(series, target, window) is not None,
         "target_success_rate": float(target),
         "success_window": int(window),
@@ -212,3 +244,6 @@ def summarize(
         "final_success_rate": final_success_rate(series, window),
         "final_return": final_return(series, window),
     }
+    if per_episode:
+        summary["per_episode"] = [record.to_dict() for record in series]
+    return summary

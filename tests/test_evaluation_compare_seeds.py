@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 
 import pytest
 from conftest import load_benchmark
-from test_compare import TINY_ENV
 
-REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
@@ -66,20 +64,38 @@ def test_summary_over_seeds_has_known_figures(seeds_module):
     assert "1000 / 1000 / 1000 env steps with 7 / 9 / 8 falls" in table
 
 
-def test_bad_arguments_are_refused(seeds_module):
+def test_bad_arguments_are_refused(seeds_module, tmp_path):
     with pytest.raises(ValueError, match="unknown"):
         seeds_module.Args(agents=("sac", "dqn"))
     with pytest.raises(ValueError, match="distinct"):
         seeds_module.Args(seeds=(1, 1))
+    (tmp_path / "a_file").write_text("")
+    args = seeds_module.Args(json=tmp_path / "a_file" / "summary.json", work_dir=tmp_path / "work")
+    with pytest.raises(ValueError, match="cannot write"):
+        seeds_module.main(args)  # refused before any comparison starts
+    assert not (tmp_path / "work").exists()
+
+
+def test_job_command_uses_the_shared_flag_names(seeds_module, tmp_path):
+    args = seeds_module.Args(agents=("ppo", "mpc_pretrained"), collect_steps=500, threads=2,
+                             json=tmp_path / "s.json")  # fmt: skip
+    command = seeds_module.job_command(args, 3, "mpc_pretrained", tmp_path / "r.json")
+    assert command[command.index("--collect-steps") + 1] == "500"
+    assert command[command.index("--threads") + 1] == "2"
+    assert "--collect-steps" not in seeds_module.job_command(args, 3, "ppo", tmp_path / "r.json")
+    assert args.plot == tmp_path / "s.png" and args.markdown == tmp_path / "s.md"
 
 
 def test_two_seeds_end_to_end_and_resume(seeds_module, tmp_path, monkeypatch, capsys):
-    (tmp_path / "tiny_ledge.py").write_text(TINY_ENV)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), str(REPO)]))
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setenv("PYTHONPATH", str(TESTS))  # the tiny env, tests/tiny_ledge.py
+    monkeypatch.setenv("TMPDIR", str(private_tmp))
+    monkeypatch.chdir(tmp_path)
     args = seeds_module.Args(
         env="tiny_ledge:make", seeds=(0, 1), agents=("sac",), workers=2, budget_steps=80,
-        extra=f"--quick --runs-dir {tmp_path / 'runs'}", work_dir=tmp_path / "work",
-        out=tmp_path / "summary.json",
+        extra=f"--quick --log-dir {tmp_path / 'runs'}", work_dir=tmp_path / "work",
+        json=tmp_path / "summary.json",
     )  # fmt: skip
     result = seeds_module.main(args)
     saved = json.loads((tmp_path / "summary.json").read_text())
@@ -100,3 +116,4 @@ def test_two_seeds_end_to_end_and_resume(seeds_module, tmp_path, monkeypatch, ca
     seeds_module.main(dataclasses.replace(args, run=False))
     with pytest.raises(RuntimeError, match="no finished report"):
         seeds_module.main(dataclasses.replace(args, run=False, seeds=(0, 5)))
+    assert not list(private_tmp.glob("SB3-*"))

@@ -1,14 +1,14 @@
-"""Measure the MPC agent against issue #5's targets and write JSON (never pass/fail).
+"""Measure the MPC agent on held-out layouts against issue #5's targets and write JSON (never pass/fail).
 
-    python benchmarks/agent.py                       # everything below (~tens of minutes)
-    python benchmarks/agent.py --tasks cliff-car --episodes 10 --oracle-episodes 3   # quicker
+    python benchmarks/held_out.py                       # everything below (~tens of minutes)
+    python benchmarks/held_out.py --tasks cliff-car --episodes 10 --oracle-episodes 3   # quicker
 
-- cliff-car: the shipped checkpoint on held-out seeds 0..episodes-1 (pretraining data uses
-  seeds >= 1,000,000): success rate, falls, mean return, median `act` time on one thread.
+- cliff-car: the shipped checkpoint on held-out seeds seed..seed+episodes-1 (pretraining
+  data uses seeds >= 1,000,000): success rate, falls, mean return, median `act` time on one thread.
 - oracle: the same episodes' first ``oracle_episodes`` seeds driven by CEM planning on the
   true MuJoCo simulator (the env's state is copied and candidate sequences rolled out in
   MuJoCo); the agent's mean return on those seeds is compared with the oracle's.
-- pendulum: Pendulum-v1 from scratch: pretrain on ``pendulum_pretrain_steps`` env steps,
+- pendulum: Pendulum-v1 from scratch: pretrain on ``pendulum_collect_steps`` env steps,
   then run episodes with online learning; all env steps of data are counted.
 """
 
@@ -21,44 +21,60 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-# First on the path, always: this file's own name would otherwise shadow the `agent` package.
-sys.path.insert(0, str(REPO))
+HERE = Path(__file__).resolve().parent
+# Python puts a script's own folder first on sys.path, and benchmarks/planners.py would then
+# shadow the `planners` package this script needs; the packages come from the install instead.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import tyro  # noqa: E402
 
+from agent.checkpoint import default_checkpoint  # noqa: E402
+from evaluation.report import check_writable  # noqa: E402
+
+RESULTS = HERE / "results"
+"""This benchmark's results folder (beside the script, wherever it is run from)."""
+
 
 @dataclass
 class Args:
+    """Measure the MPC agent on held-out cliff-car layouts, against a simulator oracle, and on Pendulum-v1."""
+
     tasks: list[str] = field(default_factory=lambda: ["cliff-car", "oracle", "pendulum"])
     """Which measurements to run: cliff-car, oracle, pendulum."""
     episodes: int = 50
-    """Held-out cliff-car episodes (seeds 0..episodes-1)."""
+    """Held-out cliff-car episodes (seeds seed..seed+episodes-1)."""
+    seed: int = 0
+    """First held-out seed (also the first oracle seed and the first Pendulum episode's)."""
     planner: str = "gradient"
     """Planner of the learned agent."""
     horizon: int | None = None
     """Planning horizon of the learned agent (None: the agent's default)."""
     online: bool = True
     """Online learning during the cliff-car episodes (the CLI's default)."""
-    checkpoint: Path = REPO / "checkpoints" / "cliff-car.pt"
+    checkpoint: Path = field(default_factory=lambda: default_checkpoint("cliff-car")[0])
+    """The cliff-car agent's checkpoint (default: the shipped one)."""
     oracle_episodes: int = 10
-    """Seeds (0..n-1) on which the simulator oracle is run (it is slow: CEM over MuJoCo)."""
+    """Seeds (seed..seed+n-1) on which the simulator oracle is run (it is slow: CEM over MuJoCo)."""
     oracle_samples: int = 128
     oracle_iterations: int = 4
     oracle_horizon: int = 15
-    pendulum_pretrain_steps: int = 2000
+    pendulum_collect_steps: int = 2000
+    """Env steps of reward-free exploration data Pendulum-v1's agent is pretrained on."""
     pendulum_updates: int = 3000
     pendulum_episodes: int = 5
     """Pendulum episodes after pretraining (200 steps each; counted as data too, online)."""
-    out: Path = REPO / "benchmarks" / "results" / "agent.json"
+    threads: int = 1
+    """Torch CPU threads (the README's act times are for one thread)."""
+    json: Path = RESULTS / "held_out.json"
+    """Write the report here."""
 
 
 def run_learned(args: Args) -> dict:
     import envs
-    from agent.evaluate import run_episode, summarize
     from agent.mpc import AgentConfig, MPCAgent, PlannerConfig
+    from evaluation import run_episode, summarize
 
     env = envs.make_env("cliff-car")
     planner = PlannerConfig(name=args.planner)
@@ -67,7 +83,8 @@ def run_learned(args: Args) -> dict:
     config = AgentConfig(planner=planner, online=args.online)
     agent = MPCAgent.load(args.checkpoint, env, config)
     start = time.perf_counter()
-    results = [run_episode(agent, env, seed, learn=args.online) for seed in range(args.episodes)]
+    seeds = range(args.seed, args.seed + args.episodes)
+    results = [run_episode(agent, env, seed, learn=args.online) for seed in seeds]
     summary = summarize(results)
     summary.update(wall_seconds=time.perf_counter() - start, planner=args.planner,
                    online=args.online, planner_settings=asdict(config.planner),
@@ -78,7 +95,7 @@ def run_learned(args: Args) -> dict:
 def run_oracle(args: Args) -> dict:
     """CEM on the true simulator: the ceiling a perfect world model could reach."""
     import envs
-    from agent.evaluate import EpisodeResult, summarize
+    from evaluation import EpisodeRecord, summarize
     from planners import CEMPlanner
 
     env = envs.make_env("cliff-car")
@@ -91,7 +108,7 @@ def run_oracle(args: Args) -> dict:
         return torch.as_tensor(sim.rollout_costs(actions.double().numpy()), dtype=actions.dtype)
 
     results = []
-    for seed in range(args.oracle_episodes):
+    for seed in range(args.seed, args.seed + args.oracle_episodes):
         obs, info = env.reset(seed=seed)
         planner.reset(seed)
         plan, ret, steps, times = None, 0.0, 0, []
@@ -105,8 +122,9 @@ def run_oracle(args: Args) -> dict:
             steps += 1
             if terminated or truncated:
                 break
-        results.append(EpisodeResult(seed, ret, bool(info["fell"]), bool(info["success"]),
-                                     steps, float(np.median(times))))
+        results.append(EpisodeRecord(seed=seed, ret=ret, fell=bool(info["fell"]),
+                                     success=bool(info["success"]), steps=steps,
+                                     env_step=steps, median_plan_ms=float(np.median(times))))
         print(f"oracle seed {seed}: return {ret:.2f} fell {info['fell']} success {info['success']}")
     summary = summarize(results)
     summary["settings"] = dict(samples=args.oracle_samples, iterations=args.oracle_iterations,
@@ -116,33 +134,42 @@ def run_oracle(args: Args) -> dict:
 
 def run_pendulum(args: Args) -> dict:
     import envs
-    from agent.evaluate import run_episode, summarize
     from agent.mpc import AgentConfig, MPCAgent, PlannerConfig
     from agent.pretrain import PretrainConfig
+    from evaluation import run_episode, summarize
 
     start = time.perf_counter()
-    pcfg = PretrainConfig(env="Pendulum-v1", collect_steps=args.pendulum_pretrain_steps,
+    pcfg = PretrainConfig(env="Pendulum-v1", collect_steps=args.pendulum_collect_steps,
                           updates=args.pendulum_updates)
     config = AgentConfig(planner=PlannerConfig(name=args.planner), online=True)
     agent = MPCAgent.pretrain("Pendulum-v1", config, pretrain_config=pcfg, progress=False)
     env = envs.make_env("Pendulum-v1")
-    results = [run_episode(agent, env, seed) for seed in range(args.pendulum_episodes)]
+    seeds = range(args.seed, args.seed + args.pendulum_episodes)
+    results = [run_episode(agent, env, seed) for seed in seeds]
     summary = summarize(results)
     summary.update(
         wall_seconds=time.perf_counter() - start,
-        pretrain_steps=int(agent.pretraining_stats.get("steps", args.pendulum_pretrain_steps)),
+        pretrain_steps=int(agent.pretraining_stats.get("steps", args.pendulum_collect_steps)),
         total_env_steps=int(agent.pretraining_stats.get("steps", 0)) + sum(r.steps for r in results),
     )
     return summary
 
 
 def main(args: Args) -> dict:
-    torch.set_num_threads(1)
+    if args.threads < 1:
+        raise SystemExit(f"error: --threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
     unknown = set(args.tasks) - {"cliff-car", "oracle", "pendulum"}
     if unknown:
         raise SystemExit(f"error: unknown task(s) {sorted(unknown)}; choose from cliff-car, oracle, pendulum")
+    if "cliff-car" in args.tasks and not args.checkpoint.is_file():
+        raise SystemExit(f"error: checkpoint {args.checkpoint} does not exist; pass --checkpoint PATH")
+    try:
+        check_writable([args.json])
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
     report: dict = {
-        "command": " ".join(["python", "benchmarks/agent.py", *sys.argv[1:]]),
+        "command": " ".join(["python", "benchmarks/held_out.py", *sys.argv[1:]]),
         "machine": {"python": platform.python_version(), "torch": torch.__version__,
                     "threads": torch.get_num_threads(), "processor": platform.processor()},
     }
@@ -154,7 +181,7 @@ def main(args: Args) -> dict:
     if "oracle" in args.tasks:
         report["oracle"] = run_oracle(args)
         if "cliff_car" in report:
-            agent_returns = [e["ret"] for e in report["cliff_car"]["per_episode"][: args.oracle_episodes]]
+            agent_returns = [e["return"] for e in report["cliff_car"]["per_episode"][: args.oracle_episodes]]
             report["agent_over_oracle_return"] = {
                 "agent_mean_return_same_seeds": float(np.mean(agent_returns)),
                 "oracle_mean_return": report["oracle"]["mean_return"],
@@ -163,9 +190,8 @@ def main(args: Args) -> dict:
         report["pendulum"] = run_pendulum(args)
         s = report["pendulum"]
         print(f"Pendulum-v1: mean return {s['mean_return']:.1f} with {s['total_env_steps']} env steps of data")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.out}")
+    args.json.write_text(json.dumps(report, indent=2))
+    print(f"wrote {args.json}")
     return report
 
 

@@ -1,81 +1,57 @@
-"""The baseline comparison: episode recording, the report, the plot, Ctrl-C, bad input, the CLI.
+"""The baseline comparison: the report, the plot, Ctrl-C, SB3's budgets and temp folders, bad input, the CLI.
 
-Runs on a tiny 1-D "point on a ledge" env written into ``tmp_path`` and loaded through
-the ``package.module:Factory`` env spec, with scripted stand-ins for the MPC agents so
-the figures have known answers.
+Runs on the tiny "point on a ledge" env of ``tests/tiny_ledge.py``, loaded through the
+``package.module:Factory`` env spec, with scripted stand-ins for the MPC agents so the
+figures have known answers.
 """
 
+from __future__ import annotations
+
+import importlib.util
 import json
 import os
 import subprocess
 import sys
-import textwrap
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from agent.compare import (
-    AGENT_NAMES,
-    ComparisonConfig,
-    EpisodeRecorder,
-    OutcomeRule,
-    load_report,
-    main,
-    plot_comparison,
-    resolve_outcome_rule,
-    results_table,
-    run_comparison,
-)
+from evaluation.baselines import SB3Config
+from evaluation.compare import run_comparison
+from evaluation.config import AGENT_NAMES, ComparisonConfig
+from evaluation.mpc_agents import MPCCompareConfig, make_mpc_pretrained
+from evaluation.plot import plot_comparison
+from evaluation.report import load_report, results_table
 
-REPO = Path(__file__).resolve().parents[1]
-
-TINY_ENV = textwrap.dedent(
-    '''
-    """A point on a ledge: x starts near 0 and moves 0.25 * action per step.
-
-    x >= 0.9 is the goal (success), x <= -0.9 is over the edge (fell): four steps either way.
-    """
-    import gymnasium as gym
-    import numpy as np
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+TINY_ENV = "tiny_ledge:make"
 
 
-    class PointLedge(gym.Env):
-        def __init__(self):
-            self.observation_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
-            self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
-            self.x = 0.0
-
-        def reset(self, *, seed=None, options=None):
-            super().reset(seed=seed)
-            self.x = float(self.np_random.uniform(-0.05, 0.05))
-            return np.array([self.x], np.float32), {}
-
-        def step(self, action):
-            self.x += 0.25 * float(np.clip(action[0], -1.0, 1.0))
-            fell, success = self.x <= -0.9, self.x >= 0.9
-            reward = 1.0 if success else (-1.0 if fell else -0.01)
-            info = {"fell": fell, "success": success}
-            return np.array([self.x], np.float32), reward, fell or success, False, info
+def load_compare_baseline():
+    """``examples/compare_baseline.py`` as a module (examples/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        "compare_baseline", REPO / "examples" / "compare_baseline.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-    if "PointLedge-v0" not in gym.registry:
-        gym.register("PointLedge-v0", entry_point=PointLedge, max_episode_steps=20)
-
-
-    def make(**kwargs):
-        return gym.make("PointLedge-v0", **kwargs)
-    '''
-)
+def subprocess_env(tmp: Path) -> dict[str, str]:
+    """Environment of a CLI run: the tiny env importable, temporary files under ``tmp``."""
+    return dict(os.environ, PYTHONPATH=str(TESTS), TMPDIR=str(tmp))
 
 
 @pytest.fixture
-def tiny_env(tmp_path, monkeypatch):
-    """Env spec of the tiny env, importable from ``tmp_path``."""
-    (tmp_path / "tiny_ledge.py").write_text(TINY_ENV)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("tiny_ledge", None)
-    return "tiny_ledge:make"
+def private_tmp(tmp_path, monkeypatch):
+    """A temp folder of this test's own, for ``tempfile`` here and in subprocesses."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    return tmp
 
 
 class Scripted:
@@ -88,7 +64,7 @@ class Scripted:
         if pretraining_stats is not None:
             self.pretraining_stats = pretraining_stats
 
-    def reset(self):
+    def reset(self, seed=None):
         self.falls_left = max(self.falls_left - 1, 0)
 
     def act(self, obs):
@@ -117,56 +93,18 @@ def quiet_config(env, tmp_path, **overrides):
         window=3,
         json=str(tmp_path / "compare.json"),
         plot=str(tmp_path / "compare.png"),
-        runs_dir=str(tmp_path / "runs"),
+        log_dir=str(tmp_path / "runs"),
         progress=False,
     )
     settings.update(overrides)
     return ComparisonConfig(**settings)
 
 
-def test_recorder_writes_one_record_per_finished_episode(tiny_env):
-    from envs import make_env
-
-    rule = OutcomeRule(success_threshold=None, terminated_is_fall=False)
-    env = EpisodeRecorder(make_env(tiny_env), rule)
-    env.reset(seed=0)
-    for action in [-1.0] * 4 + [1.0] * 4 + [0.0] * 3:
-        _, _, terminated, truncated, _ = env.step(np.array([action], np.float32))
-        if terminated or truncated:
-            env.reset()
-    first, second = env.series
-    assert (first.fell, first.success, first.length, first.env_step) == (True, False, 4, 4)
-    assert (second.fell, second.success, second.length, second.env_step) == (False, True, 4, 8)
-    assert first.ret == pytest.approx(-0.03 - 1.0)
-    assert second.ret == pytest.approx(-0.03 + 1.0)
-    assert len(env.series) == 2  # the unfinished third episode is not recorded
-    assert env.total_steps == 11
-
-
-def test_outcome_rule_reads_info_or_a_return_threshold():
-    from_info = OutcomeRule(success_threshold=None, terminated_is_fall=False)
-    assert from_info.judge(0.0, True, {"fell": True, "success": False}) == (True, False)
-    assert from_info.judge(0.0, True, {"success": True}) == (False, True)
-    with pytest.raises(ValueError, match="--success-threshold"):
-        from_info.judge(0.0, False, {})
-    pendulum = resolve_outcome_rule("Pendulum-v1")
-    assert pendulum.success_threshold == -200.0 and not pendulum.terminated_is_fall
-    assert pendulum.judge(-150.0, False, {}) == (False, True)
-    assert pendulum.judge(-900.0, False, {}) == (False, False)
-    inverted = resolve_outcome_rule("InvertedPendulum-v5")
-    assert inverted.terminated_is_fall and inverted.success_threshold == 950.0
-    assert inverted.judge(40.0, True, {}) == (True, False)
-    # An explicit threshold wins over the env's own notion of success.
-    assert resolve_outcome_rule("CliffCar-v0", success_threshold=5.0).judge(
-        6.0, True, {"success": False}
-    ) == (False, True)
-
-
-def test_comparison_report_has_known_figures(tiny_env, tmp_path):
-    config = quiet_config(tiny_env, tmp_path)
+def test_comparison_report_has_known_figures(tmp_path):
+    config = quiet_config(TINY_ENV, tmp_path)
     report = run_comparison(config, stand_ins())
     assert report["interrupted"] is False
-    assert report["budget_steps"] == 80 and report["env"] == tiny_env
+    assert report["budget_steps"] == 80 and report["env"] == TINY_ENV
     assert set(report["agents"]) == {"mpc_pretrained", "mpc_scratch"}
 
     pretrained = report["agents"]["mpc_pretrained"]
@@ -177,6 +115,7 @@ def test_comparison_report_has_known_figures(tiny_env, tmp_path):
     assert pretrained["steps_to_90"] == 12  # three 4-step successes fill the window
     assert pretrained["final_success_rate"] == 1.0
     assert len(pretrained["series"]) == 20
+    assert pretrained["act_ms_median"] >= 0
 
     scratch = report["agents"]["mpc_scratch"]
     assert scratch["falls_total"] == scratch["falls_before_competence"] == 3
@@ -184,11 +123,13 @@ def test_comparison_report_has_known_figures(tiny_env, tmp_path):
     assert scratch["final_return"] == pytest.approx(0.97)
     assert scratch["pretraining_falls"] == 0
     assert [e["fell"] for e in scratch["series"][:4]] == [True, True, True, False]
-    for key in ("env_step", "return", "fell", "success"):
+    for key in ("env_step", "return", "fell", "success", "steps"):
         assert key in scratch["series"][0]
+    assert scratch["series"][0]["seed"] == 0 and scratch["series"][1]["seed"] is None
 
     on_disk = load_report(config.json)
     assert on_disk["agents"]["mpc_scratch"]["series"] == scratch["series"]
+    assert on_disk["success_rule"]["terminated_is_fall"] is None
     assert Path(config.plot).stat().st_size > 10_000
     assert list((tmp_path / "runs").glob("tiny_ledge_make__compare__0__*/events.out.tfevents.*"))
     table = results_table(report)
@@ -196,10 +137,11 @@ def test_comparison_report_has_known_figures(tiny_env, tmp_path):
     assert "0 (7)" in table
 
 
-def test_ctrl_c_keeps_what_was_recorded(tiny_env, tmp_path):
-    config = quiet_config(tiny_env, tmp_path)
-    status = main(config, stand_ins(scratch_interrupt_at=30))
+def test_ctrl_c_keeps_what_was_recorded(tmp_path, capsys):
+    config = quiet_config(TINY_ENV, tmp_path, markdown=str(tmp_path / "table.md"))
+    status = load_compare_baseline().main(config, stand_ins(scratch_interrupt_at=30))
     assert status == 130
+    assert "interrupted" in capsys.readouterr().out
     report = load_report(config.json)
     assert report["interrupted"] is True
     assert report["agents"]["mpc_pretrained"]["interrupted"] is False
@@ -208,12 +150,13 @@ def test_ctrl_c_keeps_what_was_recorded(tiny_env, tmp_path):
     assert len(scratch["series"]) == 7  # 30 steps: seven whole 4-step episodes
     assert scratch["env_steps"] == 30
     assert Path(config.plot).stat().st_size > 0
+    assert "(interrupted)" in (tmp_path / "table.md").read_text()
 
 
-def test_sac_run_is_deterministic_for_a_seed(tiny_env, tmp_path):
+def test_sac_run_is_deterministic_for_a_seed_and_leaves_no_temp_folder(tmp_path, private_tmp):
     def sac_series(seed):
         config = quiet_config(
-            tiny_env, tmp_path, agents=("sac",), budget_steps=120, seed=seed, quick=True,
+            TINY_ENV, tmp_path, agents=("sac",), budget_steps=120, seed=seed, quick=True,
             json=None, plot=None, tensorboard=False,
         )  # fmt: skip
         return [
@@ -224,19 +167,23 @@ def test_sac_run_is_deterministic_for_a_seed(tiny_env, tmp_path):
     assert len(first) >= 3
     assert sac_series(0) == first
     assert sac_series(1) != first
+    assert not list(private_tmp.glob("SB3-*"))
 
 
-def test_ppo_stops_exactly_at_its_own_budget(tiny_env, tmp_path):
-    from agent.compare import SB3Config
-
+def test_ppo_stops_exactly_at_its_own_budget_and_counts_falls(tmp_path, private_tmp):
     sb3 = SB3Config(ppo_n_steps=64, budget_steps=150)
-    config = quiet_config(tiny_env, tmp_path, agents=("ppo", "mpc_scratch"), sb3=sb3)
+    config = quiet_config(TINY_ENV, tmp_path, agents=("ppo", "mpc_scratch"), sb3=sb3)
     report = run_comparison(config, {"mpc_scratch": stand_ins()["mpc_scratch"]})
     ppo, scratch = report["agents"]["ppo"], report["agents"]["mpc_scratch"]
     # PPO collects 64-step rollouts; it must still stop at 150, not at 192.
     assert (ppo["env_steps"], ppo["budget_steps"]) == (150, 150)
     assert (scratch["env_steps"], scratch["budget_steps"]) == (80, 80)
     assert ppo["series"] and ppo["series"][-1]["env_step"] <= 150
+    # Its falls are counted by the same recorder as everyone's.
+    assert ppo["falls_total"] == sum(e["fell"] for e in ppo["series"])
+    assert not list(private_tmp.glob("SB3-*"))
+    # SB3's own scalars went to the comparison's TensorBoard run, not to a temp folder.
+    assert list((tmp_path / "runs").glob("*/sb3_ppo/events.out.tfevents.*"))
 
 
 def test_bad_agent_names_are_listed():
@@ -259,6 +206,18 @@ def test_budget_too_small_to_fill_the_window(tmp_path):
         run_comparison(config)
 
 
+def test_unwritable_output_is_refused_before_any_agent_runs(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    config = quiet_config(TINY_ENV, tmp_path, json=str(tmp_path / "a_file" / "report.json"))
+
+    def never(env, config):
+        raise AssertionError("an agent was built although the report could not be written")
+
+    with pytest.raises(ValueError, match="cannot write"):
+        run_comparison(config, {"mpc_pretrained": never, "mpc_scratch": never})
+    assert not (tmp_path / "runs").exists()
+
+
 def test_plot_from_a_hand_made_report(tmp_path):
     series = [
         {"env_step": 10 * (i + 1), "return": float(i), "fell": i < 2, "success": i >= 2}
@@ -272,35 +231,38 @@ def test_plot_from_a_hand_made_report(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_cli_quick_end_to_end(tiny_env, tmp_path):
+def test_cli_quick_end_to_end(tmp_path, private_tmp):
     from agent.mpc import MPCAgent
     from envs import make_env
 
     # An untrained checkpoint stands in for a pretrained one: this checks the plumbing only.
     checkpoint = tmp_path / "tiny.pt"
-    MPCAgent(make_env(tiny_env), seed=0).save(checkpoint)
-    out_json, out_png = tmp_path / "out.json", tmp_path / "out.png"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(REPO)]))
+    MPCAgent(make_env(TINY_ENV), seed=0).save(checkpoint)
+    out_json, out_png = tmp_path / "out" / "out.json", tmp_path / "out" / "out.png"
     command = [
         sys.executable,
         str(REPO / "examples" / "compare_baseline.py"),
-        "--env", tiny_env,
+        "--env", TINY_ENV,
         "--quick",
-        "--agents", "sac,mpc_pretrained,mpc_scratch",
+        "--agents", "sac,ppo,mpc_pretrained,mpc_scratch",
         "--budget-steps", "160",
-        "--mpc.checkpoint", str(checkpoint),
+        "--checkpoint", str(checkpoint),
         "--mpc.scratch-random-steps", "80",
+        "--sb3.ppo-n-steps", "64",
         "--json", str(out_json),
         "--plot", str(out_png),
         "--markdown", str(tmp_path / "out.md"),
-        "--runs-dir", str(tmp_path / "runs"),
+        "--log-dir", str(tmp_path / "runs"),
         "--no-progress",
     ]  # fmt: skip
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        command, cwd=tmp_path, env=subprocess_env(private_tmp), capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out_json.read_text())
     assert report["quick"] is True and report["window"] == 3 and report["interrupted"] is False
-    assert list(report["agents"]) == ["sac", "mpc_pretrained", "mpc_scratch"]
+    assert list(report["agents"]) == ["sac", "ppo", "mpc_pretrained", "mpc_scratch"]
     for name, agent in report["agents"].items():
         for key in (
             "falls_total",
@@ -319,31 +281,36 @@ def test_cli_quick_end_to_end(tiny_env, tmp_path):
         assert agent["falls_total"] == sum(e["fell"] for e in agent["series"]), name
     assert report["agents"]["mpc_scratch"]["act_ms_median"] > 0
     assert out_png.stat().st_size > 10_000
-    assert "SAC (model-free)" in done.stdout and "MPC, from scratch" in done.stdout
+    assert "SAC (model-free)" in done.stdout and "PPO (model-free)" in done.stdout
+    assert "MPC, from scratch" in done.stdout
     table = (tmp_path / "out.md").read_text()
     assert "| MPC, pretrained world model |" in table and "--quick" in table
+    assert not list(private_tmp.glob("SB3-*"))
 
 
-def test_cli_rejects_bad_input_without_a_traceback(tmp_path):
+def test_cli_rejects_bad_input_without_a_traceback(tmp_path, private_tmp):
     command = [sys.executable, str(REPO / "examples" / "compare_baseline.py"), "--env", "CartPole-v1",
                "--agents", "sac", "--no-tensorboard", "--no-progress"]  # fmt: skip
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        command, cwd=tmp_path, env=subprocess_env(private_tmp), capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
     assert done.returncode != 0
     assert "error:" in done.stderr and "Box" in done.stderr
     assert "Traceback" not in done.stderr
 
 
-def test_pretrain_steps_pretrains_per_seed_and_caches(tiny_env, tmp_path, monkeypatch):
-    from agent.compare import MPCCompareConfig, make_mpc_pretrained
+def test_collect_steps_pretrains_per_seed_and_caches(tmp_path, monkeypatch):
     from envs import make_env
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    mpc = MPCCompareConfig(pretrain_steps=120, pretrain_updates=3)
+    mpc = MPCCompareConfig(pretrain_updates=3)
     agents = {}
     for seed in (0, 1):
-        config = ComparisonConfig(env=tiny_env, seed=seed, progress=False, tensorboard=False, mpc=mpc)
-        agents[seed] = make_mpc_pretrained(make_env(tiny_env), config)
+        config = ComparisonConfig(
+            env=TINY_ENV, seed=seed, progress=False, tensorboard=False, collect_steps=120, mpc=mpc
+        )
+        agents[seed] = make_mpc_pretrained(make_env(TINY_ENV), config)
         assert agents[seed].pretraining_stats["steps"] >= 120
     cached = sorted(p.name for p in (tmp_path / "cache" / "latent-mpc").glob("*.pt"))
     assert cached == [
@@ -351,20 +318,19 @@ def test_pretrain_steps_pretrains_per_seed_and_caches(tiny_env, tmp_path, monkey
         "tiny_ledge_make__120steps_3updates__seed1.pt",
     ]
     # The second time a seed's agent is loaded from its cache, not pretrained again.
-    config = ComparisonConfig(env=tiny_env, seed=1, progress=False, tensorboard=False, mpc=mpc)
-    again = make_mpc_pretrained(make_env(tiny_env), config)
+    config = ComparisonConfig(
+        env=TINY_ENV, seed=1, progress=False, tensorboard=False, collect_steps=120, mpc=mpc
+    )
+    again = make_mpc_pretrained(make_env(TINY_ENV), config)
     for key in ("steps", "episodes", "falls"):
         assert again.pretraining_stats[key] == agents[1].pretraining_stats[key]
     for a, b in zip(again.world_model.parameters(), agents[1].world_model.parameters(), strict=True):
         assert np.array_equal(a.detach().numpy(), b.detach().numpy())
 
 
-def test_checkpoint_and_pretrain_steps_contradict(tiny_env, tmp_path):
-    from agent.compare import MPCCompareConfig, make_mpc_pretrained
+def test_checkpoint_and_collect_steps_contradict(tmp_path):
     from envs import make_env
 
-    config = ComparisonConfig(
-        env=tiny_env, mpc=MPCCompareConfig(checkpoint=str(tmp_path / "x.pt"), pretrain_steps=100)
-    )
+    config = ComparisonConfig(env=TINY_ENV, checkpoint=str(tmp_path / "x.pt"), collect_steps=100)
     with pytest.raises(ValueError, match="not both"):
-        make_mpc_pretrained(make_env(tiny_env), config)
+        make_mpc_pretrained(make_env(TINY_ENV), config)
