@@ -5,10 +5,13 @@ toward a random *waypoint action* that is held for a random number of steps (lon
 holds drive far in one direction: to, along and over edges) and adds Ornstein-Uhlenbeck
 noise for temporally correlated wiggles. Each episode draws its own smoothness, noise
 level and hold time, so the data mixes calm driving, aggressive driving and jitter.
-Optionally a share of the episodes follows a *heading prior* from the observation
-(:data:`GUIDES`; for cliff-car a naive goal seeker that ignores edges, so it drives over
-them on corner layouts and reaches the goal on the others, and a cautious one that backs
-off when its rangefinders see the void, for edge-recovery data) with noise on top.
+
+Optionally a share of the episodes follows a *guide* instead of random waypoints, with
+weaker noise on top: a hand-written controller (a demonstration) ``obs (N, O) -> normalised
+actions (N, A)``. Guides come from the caller or, with ``guide="env"``, from the env
+itself: an env offers them as a sequence ``exploration_guides`` on its unwrapped instance
+(the ``envs`` package documents its own); an env that offers none gets random waypoints
+only. This module names no env and reads no observation index.
 
 Seeds: collection resets env ``i`` with seed ``TRAIN_SEED_OFFSET + 1000 * seed + i``
 (>= 1,000,000) once; its later episodes continue that env's random stream (autoreset).
@@ -25,13 +28,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import gymnasium as gym
 import numpy as np
 
 from agent.buffer import ReplayBuffer, denormalize_action
 
-__all__ = ["TRAIN_SEED_OFFSET", "GUIDES", "cliff_car_goal_seeker", "cliff_car_cautious_seeker", "ExplorationPolicy", "CollectStats", "collect", "make_env_fn"]
+__all__ = ["TRAIN_SEED_OFFSET", "Guide", "exploration_guides", "ExplorationPolicy", "CollectStats",
+           "collect", "make_env_fn"]
 
 TRAIN_SEED_OFFSET = 1_000_000
 """Collection seeds start here; evaluation uses seeds below it."""
@@ -44,7 +49,7 @@ def make_env_fn(spec: EnvSpec, **kwargs) -> Callable[[], gym.Env]:
     if callable(spec):
         return spec
     if not isinstance(spec, str):
-        raise TypeError(f"env spec must be a str (e.g. 'cliff-car', 'Pendulum-v1') or a callable, got {type(spec).__name__}")
+        raise TypeError(f"env spec must be a str (see envs.make_env) or a callable, got {type(spec).__name__}")
 
     def make() -> gym.Env:
         try:
@@ -78,46 +83,24 @@ class CollectStats:
 
 
 Guide = Callable[[np.ndarray], np.ndarray]
-"""Optional heading prior: observations ``(N, O)`` -> normalised actions ``(N, A)``."""
+"""A hand-written controller steering exploration: observations ``(N, O)`` -> normalised actions ``(N, A)``."""
 
 
-def cliff_car_goal_seeker(obs: np.ndarray) -> np.ndarray:
-    """Naive CliffCar heading prior: steer at the goal bearing, drive forward; ``(N, O) -> (N, 2)``.
+def exploration_guides(env: gym.Env) -> list[Guide]:
+    """The guides ``env`` offers (``env.unwrapped.exploration_guides``), in order; ``[]`` if none.
 
-    It ignores the edge, so on layouts whose start-goal line crosses the void it drives
-    straight over the cliff; elsewhere it reaches the goal. Both are data the world model
-    needs (falls near edges, goal reaches). It reads observations only, never rewards.
+    Raises ``TypeError`` when the attribute is there but is not a sequence of callables.
     """
-    bearing = np.arctan2(obs[:, 5], obs[:, 4])
-    turn = np.clip(1.5 * bearing, -1.0, 1.0)
-    forward = np.clip(0.8 * np.cos(bearing), 0.0, 1.0) * np.clip(obs[:, 3] / 1.5, 0.4, 1.0)
-    return np.stack([forward, turn], axis=-1)
-
-
-def cliff_car_cautious_seeker(obs: np.ndarray, void_range: float = 3.0) -> np.ndarray:
-    """CliffCar goal seeker that backs off when its rangefinders see the void; ``(N, O) -> (N, 2)``.
-
-    Rays 7..17 span 90 deg right to 90 deg left; on flat ground they read ~1.8 m, over the
-    void the maximum range. Void ahead: reverse and turn toward the side with more ground;
-    void to one side: keep going and turn away from it. With the exploration noise on top
-    it sometimes fails, so the data holds both edge recoveries and falls at the edge.
-    """
-    action = cliff_car_goal_seeker(obs)
-    rays = obs[:, 7:18]  # the front fan (the rear fan follows at 18:23)
-    void = rays > void_range  # (N, 11)
-    right, ahead, left = void[:, 0:4].sum(1), void[:, 4:7].any(1), void[:, 7:11].sum(1)
-    away = np.where(right > left, 1.0, -1.0)  # +1: turn left, away from void on the right
-    side = ~ahead & (right + left > 0)
-    action[ahead] = np.stack([np.full(ahead.sum(), -0.6), 0.8 * away[ahead]], axis=-1)
-    action[side, 1] = 0.7 * away[side]
-    action[side, 0] = np.minimum(action[side, 0], 0.5)
-    return action
-
-
-_CLIFF_CAR_GUIDES: list[Guide] = [cliff_car_goal_seeker, cliff_car_cautious_seeker]
-GUIDES: dict[str, list[Guide]] = {"cliff-car": _CLIFF_CAR_GUIDES, "cliffcar": _CLIFF_CAR_GUIDES,
-                                  "CliffCar-v0": _CLIFF_CAR_GUIDES}
-"""Heading priors known for env specs; a guided episode follows one of them, drawn uniformly."""
+    offered = getattr(env.unwrapped, "exploration_guides", None)
+    if offered is None:
+        return []
+    guides = list(offered) if isinstance(offered, Sequence) else None
+    if guides is None or not all(callable(g) for g in guides):
+        raise TypeError(
+            f"{type(env.unwrapped).__name__}.exploration_guides must be a sequence of callables "
+            f"obs (N, O) -> normalised actions (N, A), got {offered!r}"
+        )
+    return guides
 
 
 class ExplorationPolicy:
@@ -195,7 +178,7 @@ def collect(
     buffer: ReplayBuffer | None = None,
     seed_offset: int = TRAIN_SEED_OFFSET,
     progress: bool = False,
-    guide: Guide | Sequence[Guide] | None = None,
+    guide: Guide | Sequence[Guide] | Literal["env"] | None = None,
     guide_fraction: float = 0.0,
 ) -> tuple[ReplayBuffer, CollectStats]:
     """Run the exploration policy for ``num_steps`` transitions in ``num_envs`` parallel envs.
@@ -203,7 +186,8 @@ def collect(
     ``env`` is an env spec for :func:`envs.make_env` or a zero-argument constructor.
     Sub-env ``i`` is reset with seed ``seed_offset + 1000 * seed + i``; pass a seed offset
     below ``TRAIN_SEED_OFFSET`` for held-out data. ``guide`` (see :class:`ExplorationPolicy`)
-    drives ``guide_fraction`` of the episodes. Completed episodes are added to the
+    drives ``guide_fraction`` of the episodes; ``"env"`` takes the env's own
+    :func:`exploration_guides` (none: every episode follows random waypoints). Completed episodes are added to the
     buffer as they finish, then any unfinished ones. Returns ``(buffer, stats)``.
     """
     if num_steps < 1 or not 1 <= num_envs <= 1000:
@@ -218,6 +202,10 @@ def collect(
         obs_dim, action_dim = int(np.prod(obs_space.shape)), int(np.prod(act_space.shape))
         if buffer is None:
             buffer = ReplayBuffer(obs_dim, action_dim, capacity=num_steps + num_envs)
+        if isinstance(guide, str):
+            if guide != "env":
+                raise ValueError(f"guide must be a callable, a sequence of them, 'env' or None; got {guide!r}")
+            guide = exploration_guides(vec.envs[0])
         policy = ExplorationPolicy(num_envs, action_dim, np.random.default_rng([seed, 12345]), guide, guide_fraction)
         stats = CollectStats()
         keys = ("obs", "action", "cost", "next_obs", "terminated", "truncated", "fell")

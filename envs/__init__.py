@@ -7,24 +7,25 @@ env = envs.make_env("Pendulum-v1")                     # any registered Gymnasiu
 env = envs.make_env("my_pkg.my_mod:MyEnv", size=3)     # your own env class or factory
 env = envs.make_env("cliff-car", render_mode="rgb_array")   # kwargs go to the env
 ```
+
+Anything `make_env` cannot build raises `MakeEnvError` (a `ValueError`) with a one-line
+message that says what was wrong and how to fix it; the CLIs print it as `error: ...`.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
-import os
-import sys
 from typing import Any
 
 import gymnasium as gym
 
 from envs.cliff_car import CliffCarEnv, CliffCarLayout
 
-__all__ = ["SHORT_NAMES", "CliffCarEnv", "CliffCarLayout", "make_env"]
+__all__ = ["SHORT_NAMES", "CliffCarEnv", "CliffCarLayout", "MakeEnvError", "make_env"]
 
 CLIFF_CAR_MAX_EPISODE_STEPS = 300
-"""15 s at dt = 0.05 s; a scripted controller that drives around the corner needs ~5 s."""
+"""15 s at dt = 0.05 s: room to drive round the corner; a car that stalls is cut off."""
 
 if "CliffCar-v0" not in gym.registry:
     gym.register(
@@ -40,67 +41,116 @@ SHORT_NAMES: dict[str, str] = {
 """Short names accepted by `make_env`, mapped to registered Gymnasium ids."""
 
 
+class MakeEnvError(ValueError):
+    """`make_env` could not build an env from a spec; the message is one line saying why and
+    what to do. The underlying exception, if any, is its `__cause__`."""
+
+
 def make_env(spec: str, **kwargs: Any) -> gym.Env:
     """Build an environment from a spec string; keyword arguments go to the env.
 
     Accepted forms:
     1. a short name from `SHORT_NAMES`, e.g. `"cliff-car"`;
     2. any registered Gymnasium id, e.g. `"CliffCar-v0"` or `"Pendulum-v1"`;
-    3. `"package.module:Factory"`: `Factory(**kwargs)` must return a `gymnasium.Env`; the
-       module is imported from the current directory or `PYTHONPATH`. It is called as is
-       (no time limit is added).
+    3. `"package.module:Factory"`: `Factory(**kwargs)` must return a `gymnasium.Env`. The
+       module must be importable by Python's usual rules: installed (e.g. `pip install -e .`),
+       on `PYTHONPATH`, or beside the script being run. The working directory is not added
+       (run with `PYTHONPATH=.` to import from it). The factory is called as is (no time
+       limit is added).
 
     Raises:
-        ValueError: the spec matches none of the forms (the message lists them).
-        TypeError: the spec is not a string, or a factory did not return a `gymnasium.Env`.
-        ImportError / AttributeError: the module or attribute of form 3 cannot be found.
+        MakeEnvError: the spec matches none of the forms (the message lists them), the module
+            or attribute cannot be found or imported, building the env raised, or a factory
+            did not return a `gymnasium.Env`.
+        TypeError: the spec is not a string.
     """
     if not isinstance(spec, str):
         raise TypeError(f"make_env: spec must be a string, got {type(spec).__name__} {spec!r}.")
     name = spec.strip()
     if name.lower() in SHORT_NAMES:
-        return gym.make(SHORT_NAMES[name.lower()], **kwargs)
+        return _build(spec, f"gymnasium.make({SHORT_NAMES[name.lower()]!r})",
+                      lambda: gym.make(SHORT_NAMES[name.lower()], **kwargs))
     if name in gym.registry:
-        return gym.make(name, **kwargs)
+        return _build(spec, f"gymnasium.make({name!r})", lambda: gym.make(name, **kwargs))
     if ":" in name:
         return _make_from_factory(name, kwargs)
-    raise ValueError(_unknown_spec_message(spec))
+    raise MakeEnvError(_unknown_spec_message(spec))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else 'no detail'}"
+
+
+def _build(spec: str, what: str, build: Any) -> gym.Env:
+    try:
+        return build()
+    except Exception as error:
+        raise MakeEnvError(
+            f"make_env({spec!r}): {what} raised {_first_line(error)}; check the env's keyword "
+            "arguments and its code"
+        ) from error
 
 
 def _make_from_factory(spec: str, kwargs: dict[str, Any]) -> gym.Env:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr or ":" in attr:
-        raise ValueError(_unknown_spec_message(spec))
-    cwd = os.getcwd()
-    if cwd not in sys.path and "" not in sys.path:
-        sys.path.insert(0, cwd)  # a user's module next to their script must be importable
+        raise MakeEnvError(_unknown_spec_message(spec))
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         missing = error.name or ""
-        if module_name != missing and not module_name.startswith(missing + "."):
-            raise  # the user's module was found but one of its own imports is missing
-        raise ImportError(
-            f"make_env({spec!r}): cannot import module {module_name!r} ({error}). Run from the "
-            "directory that holds it or add that directory to PYTHONPATH."
+        if module_name == missing or module_name.startswith(missing + "."):
+            raise MakeEnvError(
+                f"make_env({spec!r}): cannot import module {module_name!r} ({error}); a user "
+                "module must be importable: install it (pip install -e <its project>) or add the "
+                "directory that holds it to PYTHONPATH (e.g. PYTHONPATH=. when you run from there)"
+            ) from error
+        raise MakeEnvError(  # the user's module was found but one of its own imports is missing
+            f"make_env({spec!r}): module {module_name!r} needs {missing!r}, which is not "
+            f"installed ({error}); install it, or run `python -c 'import {module_name}'` for the "
+            "traceback"
         ) from error
-    factory = module
-    for part in attr.split("."):
+    except Exception as error:
+        raise MakeEnvError(
+            f"make_env({spec!r}): importing module {module_name!r} raised {_first_line(error)}; "
+            f"run `python -c 'import {module_name}'` for the traceback"
+        ) from error
+    factory: Any = module
+    for depth, part in enumerate(attr.split(".")):
         if not hasattr(factory, part):
-            raise AttributeError(
-                f"make_env({spec!r}): module {module_name!r} has no attribute {attr!r}; expected "
-                "an env class or a function returning a gymnasium.Env."
+            hint = _factory_hint(factory, part)
+            owner = module_name if depth == 0 else ".".join([module_name, *attr.split(".")[:depth]])
+            raise MakeEnvError(
+                f"make_env({spec!r}): {owner!r} has no attribute {part!r}; expected an env class "
+                f"or a function returning a gymnasium.Env.{hint}"
             )
         factory = getattr(factory, part)
     if not callable(factory):
-        raise TypeError(f"make_env({spec!r}): {attr!r} is not callable (an env class or factory).")
-    env = factory(**kwargs)
+        raise MakeEnvError(
+            f"make_env({spec!r}): {attr!r} is a {type(factory).__name__}, not callable; name an "
+            "env class or a function returning a gymnasium.Env"
+        )
+    env = _build(spec, f"{attr}(**{kwargs!r})", lambda: factory(**kwargs))
     if not isinstance(env, gym.Env):
-        raise TypeError(
+        raise MakeEnvError(
             f"make_env({spec!r}): {attr}(**kwargs) returned {type(env).__name__}, expected a "
-            "gymnasium.Env (subclass gymnasium.Env or return one from the factory)."
+            "gymnasium.Env (subclass gymnasium.Env or return one from the factory)"
         )
     return env
+
+
+def _factory_hint(owner: Any, missing: str) -> str:
+    """" Did you mean ...?" or " It defines: ..." over the callables defined in ``owner``."""
+    home = getattr(owner, "__name__", None)
+    names = sorted(
+        n for n, v in vars(owner).items()
+        if not n.startswith("_") and callable(v) and getattr(v, "__module__", home) == home
+    )
+    close = difflib.get_close_matches(missing, names, n=3, cutoff=0.6)
+    if close:
+        return f" Did you mean {' or '.join(repr(c) for c in close)}?"
+    return f" It defines: {', '.join(names[:8])}." if names else ""
 
 
 def _unknown_spec_message(spec: str) -> str:
@@ -111,6 +161,6 @@ def _unknown_spec_message(spec: str) -> str:
         f"make_env: unknown env spec {spec!r}.{hint} Accepted forms: (1) a short name, one of "
         f"{sorted(SHORT_NAMES)}; (2) a registered Gymnasium id such as 'CliffCar-v0' or "
         "'Pendulum-v1' (see gymnasium.registry); (3) 'package.module:Factory' naming an env "
-        "class or a function that returns a gymnasium.Env, importable from the current "
-        "directory or PYTHONPATH."
+        "class or a function that returns a gymnasium.Env, in a module Python can import "
+        "(installed, or on PYTHONPATH)."
     )

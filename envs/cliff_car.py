@@ -20,6 +20,8 @@ import numpy as np
 from gymnasium import spaces, utils
 from gymnasium.envs.mujoco import MujocoEnv
 
+from envs import cliff_car_drivers
+
 ASSET_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "cliff_car.xml")
 
 N_FRONT_RAYS = 11  # 90 deg right to 90 deg left in 18 deg steps
@@ -199,9 +201,18 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
     | `width`, `height`        | int     | 480     | rendered frame size |
     | `camera_name`            | str     | "track" | "track" follows the car from above and behind |
 
+    ## Exploration guides
+    `CliffCarEnv.exploration_guides` lists two hand-written controllers (demonstrations, see
+    `envs/cliff_car_drivers.py`): a goal seeker that ignores the edge and one that backs off
+    from the void. A data collector may let them steer a share of its exploration episodes;
+    each maps observations `(N, 23)` to actions `(N, 2)` and reads nothing else.
+
     ## Version History
     - v0: first version.
     """
+
+    exploration_guides = (cliff_car_drivers.goal_seeker, cliff_car_drivers.cautious_seeker)
+    """Hand-written controllers `(N, obs) -> (N, action)` offered to exploration (demonstrations)."""
 
     # No "human": its GLFW window cannot open on a headless machine, where check_env(env) would
     # crash trying it; record rgb_array frames instead.

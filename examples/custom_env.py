@@ -2,15 +2,18 @@
 
 Any Gymnasium env with a continuous (Box) action space and a flat Box observation works.
 Report ``info["fell"] = True`` on a failure termination and ``info["success"] = True`` on
-reaching the goal, and the tools count falls and successes for you. Three ways in:
+reaching the goal, and the tools count falls and successes for you. Name your env as
+``module:Factory``; the module must be importable (installed, on ``PYTHONPATH``, or beside
+the script being run). Three ways in:
 
-    # 1. this script: pretrain on the env below, then run a few episodes
+    # 1. this script: pretrain on the env below (cached, so a rerun starts at once), then
+    #    run a few episodes; it takes run_agent.py's flags (--help)
     python examples/custom_env.py
 
-    # 2. the standard CLI, naming the class (or a factory) as 'package.module:Name'
-    python examples/run_agent.py --env examples.custom_env:make_ledge_walker
+    # 2. the standard CLI, from the repository root (PYTHONPATH=. makes `examples` importable)
+    PYTHONPATH=. python examples/run_agent.py --env examples.custom_env:make_ledge_walker
 
-    # 3. from Python
+    # 3. from Python, in the repository root
     import envs
     from agent import MPCAgent
     env = envs.make_env("examples.custom_env:make_ledge_walker")
@@ -19,14 +22,8 @@ reaching the goal, and the tools count falls and successes for you. Three ways i
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass
-from pathlib import Path
-
 import gymnasium as gym
 import numpy as np
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 class LedgeWalkerEnv(gym.Env):
@@ -91,38 +88,22 @@ def make_ledge_walker(**kwargs) -> gym.Env:
     return LedgeWalkerEnv(**kwargs)
 
 
-@dataclass
-class Args:
-    episodes: int = 5
-    """Episodes to run after pretraining."""
-    pretrain_steps: int = 3000
-    """Env steps of exploration data."""
-    pretrain_updates: int = 2000
-    """World model and critic updates."""
-    seed: int = 0
+SPEC = "custom_env:make_ledge_walker"
+"""This file's env as a spec: run as a script, this file's directory is on ``sys.path``."""
 
 
-def main(args: Args) -> dict:
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    from agent.evaluate import run_episode, summarize
-    from agent.mpc import MPCAgent
-    from agent.pretrain import PretrainConfig
+def main(argv: list[str] | None = None) -> dict:
+    """Run ``run_agent.py`` on this env (its flags; fewer episodes and updates by default)."""
+    import tyro
+    from run_agent import Args
+    from run_agent import main as run_agent
 
-    spec = "examples.custom_env:make_ledge_walker"
-    pcfg = PretrainConfig(env=spec, collect_steps=args.pretrain_steps,
-                          updates=args.pretrain_updates, seed=args.seed)
-    agent = MPCAgent.pretrain(spec, pretrain_config=pcfg)
-    env = make_ledge_walker()
-    results = [run_episode(agent, env, seed=args.seed + i) for i in range(args.episodes)]
-    summary = summarize(results)
-    print({k: v for k, v in summary.items() if k != "per_episode"})
-    return summary
+    defaults = Args(env=SPEC, episodes=5, updates=2000)
+    args = tyro.cli(Args, default=defaults, args=argv, description=(
+        "Pretrain the MPC agent on the ledge walker written in this file (cached), then run "
+        "it for a few episodes."))
+    return run_agent(args)
 
 
 if __name__ == "__main__":
-    import tyro
-
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    main(tyro.cli(Args))
+    main()

@@ -2,13 +2,19 @@
 
     python examples/run_agent.py --env cliff-car                 # shipped checkpoint
     python examples/run_agent.py --env Pendulum-v1               # pretrains first, then caches
-    python examples/run_agent.py --env my_pkg.my_mod:MyEnv       # your own env
+    python examples/run_agent.py --env my_pkg.my_mod:MyEnv       # your env; my_pkg importable
+    python examples/run_agent.py --agent.planner.horizon 15 --agent.no-online
     python examples/run_agent.py --help
 
 Episodes use seeds ``--seed .. --seed + episodes - 1``; pretraining data is collected on
 seeds >= 1,000,000, so these are layouts the agent never saw. Prints one row per episode
 and a summary; ``--json`` writes the summary, ``--video`` records the first episode, and
-TensorBoard logs go to ``runs/`` (``tensorboard --logdir runs``).
+TensorBoard logs (this run's and any pretraining's) go under ``--log-dir``.
+
+Which checkpoint: ``--checkpoint PATH`` if given (it must exist unless
+``--train-if-missing``); else the shipped one (``$LATENT_MPC_CHECKPOINTS`` or the source
+checkout's ``checkpoints/``, see ``agent/paths.py``); else the cached one
+(``~/.cache/latent-mpc``); else it pretrains and caches the result.
 """
 
 from __future__ import annotations
@@ -16,56 +22,106 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run from a source checkout without installing
-    sys.path.insert(0, str(REPO))
+import tyro
+from _cli import (
+    EPISODE_HEADER,
+    check_directory,
+    check_output_file,
+    episode_row,
+    fail,
+    set_threads,
+    summary_lines,
+    write_text,
+)
 
-import tyro  # noqa: E402
-
-from agent.checkpoint import default_checkpoint, env_slug  # noqa: E402
+from agent.mpc import AgentConfig
+from agent.paths import default_checkpoint, env_slug
 
 
 @dataclass
 class Args:
+    """Run the latent-MPC agent for a few episodes and print a row per episode and a summary."""
+
     env: str = "cliff-car"
-    """Env: a short name (cliff-car), a Gymnasium id (Pendulum-v1) or 'package.module:Factory'."""
+    """Env: a short name (cliff-car), a Gymnasium id (Pendulum-v1) or 'package.module:Factory'
+    (the module must be importable: installed, or on PYTHONPATH)."""
     episodes: int = 10
     """Episodes to run."""
     seed: int = 0
     """First episode seed (episode i uses seed + i); also seeds the planner."""
-    planner: Literal["gradient", "cem", "mppi"] = "gradient"
-    """Trajectory optimiser used at every step."""
-    online: bool = True
-    """Keep learning from the agent's own experience (--no-online to freeze the model)."""
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    """How the agent plans and learns online (every field a flag)."""
     checkpoint: Path | None = None
-    """Checkpoint to load (default: checkpoints/<env>.pt when shipped, else the cache)."""
-    pretrain_steps: int = 3000
-    """Env steps of exploration data to collect when the env has no checkpoint yet."""
-    pretrain_updates: int = 3000
-    """Gradient updates of world model and critic when pretraining."""
+    """Checkpoint to load; it must exist unless --train-if-missing (default: the shipped
+    checkpoints/<env>.pt or $LATENT_MPC_CHECKPOINTS/<env>.pt, else the cache, else pretrain)."""
+    train_if_missing: bool = False
+    """With --checkpoint: pretrain and save there when the file does not exist yet."""
     retrain: bool = False
-    """Pretrain even if a checkpoint exists (overwrites the cached one)."""
+    """Pretrain even if the checkpoint exists and overwrite it (never the shipped one)."""
+    collect_steps: int = 3000
+    """Env steps of reward-free exploration data when pretraining."""
+    updates: int = 3000
+    """Gradient updates of world model and critic when pretraining."""
     json: Path | None = None
-    """Write the summary (episodes, mean_return, falls, successes, median_plan_ms, ...) here."""
+    """Write the summary (episodes, mean_return, falls, successes, median_plan_ms, pretraining,
+    ...) here as JSON. Output paths are checked before any work: a missing directory is
+    created only under a writable existing one other than the filesystem root."""
     video: Path | None = None
-    """Record the first episode to this .mp4 or .gif (uses MUJOCO_GL=egl offscreen if unset)."""
-    logdir: Path = Path("runs")
-    """TensorBoard log root."""
+    """Record the first episode to this .mp4 or .gif (offscreen MuJoCo: MUJOCO_GL=egl if unset);
+    same directory rule as --json."""
+    log_dir: Path = Path("runs")
+    """TensorBoard root for this run and any pretraining (tensorboard --logdir DIR); same
+    directory rule as --json."""
     threads: int = 1
-    """torch CPU threads (plan times in README are for one thread)."""
-    device: str = "auto"
-    """'auto' (CUDA if available, else CPU), 'cpu' or 'cuda'."""
+    """torch CPU threads, set before any work (README's plan times are for one)."""
     progress: bool = True
     """Show progress bars."""
 
 
+def _check_outputs(args: Args) -> None:
+    """Refuse unwritable output paths before any episode or pretraining; create nothing."""
+    if args.json is not None:
+        args.json = check_output_file(args.json, "--json")
+    if args.video is not None:
+        args.video = check_output_file(args.video, "--video", suffixes=(".mp4", ".gif"))
+    args.log_dir = check_directory(args.log_dir, "--log-dir")
+
+
+def _resolve_checkpoint(args: Args) -> tuple[Path, bool, bool]:
+    """``(path, shipped, train)``: where the checkpoint is and whether to pretrain it first."""
+    if args.checkpoint is not None:
+        path, shipped = args.checkpoint, False
+        if path.exists() and not path.is_file():
+            fail(f"--checkpoint {path}: is a directory, not a checkpoint file")
+        if not path.exists() and not (args.train_if_missing or args.retrain):
+            fail(f"--checkpoint {path}: no such file; pass an existing checkpoint, or add "
+                 "--train-if-missing to pretrain one and save it there")
+    else:
+        if args.train_if_missing:
+            fail("--train-if-missing needs --checkpoint PATH (without one, a missing checkpoint "
+                 "is always pretrained and cached)")
+        path, shipped = default_checkpoint(args.env)
+        if shipped and args.retrain:
+            fail(f"--retrain would overwrite the shipped checkpoint {path}; pass --checkpoint "
+                 "PATH to pretrain into another file")
+    train = args.retrain or not path.exists()
+    if train:
+        check_output_file(path, "--checkpoint")
+    return path, shipped, train
+
+
 def main(args: Args) -> dict:
+    """Run the episodes and return the summary (also printed, and written with ``--json``)."""
+    set_threads(args.threads)
+    if args.episodes < 1:
+        fail(f"--episodes must be >= 1, got {args.episodes}")
+    if args.collect_steps < 1 or args.updates < 0:
+        fail(f"need --collect-steps >= 1 and --updates >= 0, got {args.collect_steps} and {args.updates}")
+    _check_outputs(args)
     if args.video is not None:
         os.environ.setdefault("MUJOCO_GL", "egl")
     import gymnasium as gym
@@ -75,68 +131,56 @@ def main(args: Args) -> dict:
     from tqdm import tqdm
 
     import envs
-    from agent.evaluate import run_episode, summarize
-    from agent.mpc import AgentConfig, MPCAgent, PlannerConfig, check_env_spaces
+    from agent.mpc import MPCAgent, check_env_spaces
+    from evaluation import run_episode, summarize
 
-    if args.episodes < 1:
-        raise SystemExit(f"error: --episodes must be >= 1, got {args.episodes}")
-    torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-
     try:
-        env_kwargs = {"render_mode": "rgb_array"} if args.video else {}
-        env = envs.make_env(args.env, **env_kwargs)
-    except (ValueError, ImportError, TypeError) as err:
-        raise SystemExit(f"error: {err}") from None
+        env = envs.make_env(args.env, **({"render_mode": "rgb_array"} if args.video else {}))
+    except (envs.MakeEnvError, TypeError) as err:
+        fail(str(err))
     if isinstance(env.observation_space, gym.spaces.Dict | gym.spaces.Tuple):
         env = gym.wrappers.FlattenObservation(env)
     try:
         check_env_spaces(env)  # before any pretraining: fail in seconds, not minutes
     except (TypeError, ValueError) as err:
-        raise SystemExit(f"error: {err}") from None
+        fail(str(err))
 
-    config = AgentConfig(
-        planner=PlannerConfig(name=args.planner), online=args.online, device=args.device
-    )
-    if args.checkpoint is not None:
-        path, shipped = args.checkpoint, False
-    else:
-        path, shipped = default_checkpoint(args.env)
+    path, shipped, train = _resolve_checkpoint(args)
     try:
-        if path.exists() and not args.retrain:
+        if not train:
             print(f"loading {'shipped ' if shipped else ''}checkpoint {path}")
-            agent = MPCAgent.load(path, env, config, seed=args.seed)
+            agent = MPCAgent.load(path, env, args.agent, seed=args.seed)
         else:
             from agent.pretrain import PretrainConfig
 
-            print(f"no checkpoint for {args.env!r} at {path}: collecting {args.pretrain_steps} "
-                  f"env steps and pretraining ({args.pretrain_updates} updates) first")
-            pcfg = PretrainConfig(
-                env=args.env, collect_steps=args.pretrain_steps, updates=args.pretrain_updates
-            )
-            agent = MPCAgent.pretrain(args.env, config, pretrain_config=pcfg, progress=args.progress)
+            reason = "--retrain" if path.exists() else f"no checkpoint for {args.env!r} at {path}"
+            print(f"{reason}: collecting {args.collect_steps} env steps and pretraining "
+                  f"({args.updates} updates) first")
+            pcfg = PretrainConfig(env=args.env, collect_steps=args.collect_steps, updates=args.updates,
+                                  log_dir=str(args.log_dir), device=args.agent.device)
+            agent = MPCAgent.pretrain(args.env, args.agent, pretrain_config=pcfg, progress=args.progress)
+            path.parent.mkdir(parents=True, exist_ok=True)
             agent.save(path)
             print(f"saved checkpoint {path} (reused by the next run; --retrain to redo)")
     except (ValueError, TypeError, FileNotFoundError) as err:
-        raise SystemExit(f"error: {err}") from None
+        fail(str(err))
 
-    run_name = f"{env_slug(args.env)}__run_agent__{args.seed}__{int(time.time())}"
-    writer = SummaryWriter(str(args.logdir / run_name))
+    run_dir = args.log_dir / f"{env_slug(args.env)}__run_agent__{args.seed}__{int(time.time())}"
+    writer = SummaryWriter(str(run_dir))
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
         f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
 
     frames: list[np.ndarray] = []
     results = []
-    header = f"{'ep':>3} {'seed':>6} {'return':>9} {'fell':>5} {'success':>7} {'steps':>5} {'plan ms':>8}"
-    print(header)
+    print(EPISODE_HEADER)
     bar = tqdm(range(args.episodes), desc="episodes", disable=not args.progress, leave=False)
     for i in bar:
         seed = args.seed + i
         on_frame = frames.append if (args.video is not None and i == 0) else None
-        r = run_episode(agent, env, seed, learn=args.online, on_frame=on_frame)
+        r = run_episode(agent, env, seed, learn=args.agent.online, on_frame=on_frame)
         results.append(r)
-        tqdm.write(f"{i:>3} {seed:>6} {r.ret:>9.2f} {str(r.fell):>5} {str(r.success):>7} "
-                   f"{r.steps:>5} {r.median_plan_ms:>8.2f}")
+        tqdm.write(episode_row(i, r))
         step = agent.total_steps
         writer.add_scalar("charts/episodic_return", r.ret, step)
         writer.add_scalar("charts/fell", float(r.fell), step)
@@ -148,27 +192,22 @@ def main(args: Args) -> dict:
     env.close()
 
     summary = summarize(results)
-    summary.update(env=args.env, planner=args.planner, online=args.online, seed=args.seed,
-                   checkpoint=str(path), pretraining=agent.pretraining_stats,
+    summary.update(env=args.env, planner=args.agent.planner.name, online=args.agent.online,
+                   seed=args.seed, checkpoint=str(path), pretraining=agent.pretraining_stats,
                    plan_failures=agent.plan_failures)
-    print(
-        f"\n{summary['episodes']} episodes | mean return {summary['mean_return']:.2f} | "
-        f"falls {summary['falls']} | successes {summary['successes']} | "
-        f"median plan {summary['median_plan_ms']:.2f} ms"
-    )
-    pre = agent.pretraining_stats
-    if pre:
-        print(f"pretraining data: {pre.get('steps', 0)} env steps, {pre.get('falls', 0)} falls")
+    print()
+    for line in summary_lines(summary):
+        print(line)
+    print(f"TensorBoard logs: {run_dir} (tensorboard --logdir {args.log_dir})")
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary, indent=2))
+        write_text(args.json, json.dumps(summary, indent=2))
         print(f"wrote {args.json}")
     if args.video is not None and frames:
         import imageio.v3 as iio
 
         args.video.parent.mkdir(parents=True, exist_ok=True)
         fps = int(env.metadata.get("render_fps", 20) or 20)
-        if args.video.suffix == ".gif":
+        if args.video.suffix.lower() == ".gif":
             iio.imwrite(args.video, np.stack(frames), duration=1000 / fps, loop=0)
         else:
             iio.imwrite(args.video, np.stack(frames), fps=fps)

@@ -1,4 +1,5 @@
-"""Shared test setup: offscreen MuJoCo rendering, one CPU thread, loading benchmark scripts."""
+"""Shared test setup: offscreen MuJoCo rendering, one CPU thread, nothing written into the
+repository or the user's cache, the example env importable, loading benchmark scripts."""
 
 import importlib.util
 import os
@@ -10,14 +11,39 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = REPO / "benchmarks"
+
+# The tests use examples/custom_env.py as a user's env module ("examples.custom_env:...").
+# make_env imports only what Python can import, so put the repository root on the path,
+# here and for the CLIs the tests start, as `PYTHONPATH=.` does for a user in the checkout.
+if str(REPO) not in sys.path:
+    sys.path.append(str(REPO))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _scratch_working_directory(tmp_path_factory):
+    """Run every test in a scratch directory with a scratch cache.
+
+    Relative defaults such as ``runs/`` (TensorBoard) then land in a temporary folder, not
+    the repository, and checkpoints the CLIs cache go to a temporary ``XDG_CACHE_HOME``,
+    not ``~/.cache``. Shipped checkpoints still come from the repository's ``checkpoints/``.
+    """
+    scratch = tmp_path_factory.mktemp("cwd")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(scratch)
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        patch.delenv("LATENT_MPC_CHECKPOINTS", raising=False)
+        yield scratch
+
 
 @pytest.fixture(autouse=True)
 def _single_thread_torch():
     torch.set_num_threads(1)
     yield
-
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def load_benchmark(name: str):

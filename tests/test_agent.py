@@ -13,10 +13,10 @@ import pytest
 import torch
 
 import envs
-from agent.evaluate import run_episode
 from agent.mpc import AgentConfig, MPCAgent, PlannerConfig
 from agent.pretrain import PretrainConfig
 from agent.world_model import WorldModelConfig
+from evaluation import run_episode
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "checkpoints" / "cliff-car.pt"
@@ -158,8 +158,8 @@ def _run_cli(*args: str, cwd: Path = REPO, timeout: float = 300) -> subprocess.C
 
 def test_run_agent_cli_cliff_car_smoke(tmp_path):
     out = tmp_path / "summary.json"
-    proc = _run_cli("--env", "cliff-car", "--episodes", "1", "--no-online", "--json", str(out),
-                    "--no-progress", "--logdir", str(tmp_path / "runs"))
+    proc = _run_cli("--env", "cliff-car", "--episodes", "1", "--agent.no-online", "--json", str(out),
+                    "--no-progress", "--log-dir", str(tmp_path / "runs"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(out.read_text())
     assert {"episodes", "mean_return", "falls", "successes", "median_plan_ms"} <= set(summary)
@@ -170,9 +170,9 @@ def test_run_agent_cli_cliff_car_smoke(tmp_path):
 def test_run_agent_cli_pretrains_a_custom_env_and_caches(tmp_path):
     ckpt = tmp_path / "ledge.pt"
     out = tmp_path / "summary.json"
-    args = ("--env", LEDGE, "--episodes", "1", "--pretrain-steps", "600", "--pretrain-updates",
-            "20", "--checkpoint", str(ckpt), "--json", str(out), "--no-progress",
-            "--logdir", str(tmp_path / "runs"))
+    args = ("--env", LEDGE, "--episodes", "1", "--collect-steps", "600", "--updates",
+            "20", "--train-if-missing", "--checkpoint", str(ckpt), "--json", str(out), "--no-progress",
+            "--log-dir", str(tmp_path / "runs"))
     proc = _run_cli(*args)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert ckpt.exists() and "pretraining" in proc.stdout
@@ -187,7 +187,7 @@ def test_run_agent_cli_rejects_bad_input(tmp_path):
     assert proc.returncode != 0 and "cliff-car" in proc.stderr
     proc = _run_cli("--env", "CartPole-v1", "--checkpoint", str(tmp_path / "x.pt"), "--no-progress")
     assert proc.returncode != 0 and "continuous" in proc.stderr
-    proc = _run_cli("--planner", "newton")
+    proc = _run_cli("--agent.planner.name", "newton")
     assert proc.returncode != 0 and "newton" in proc.stderr
 
 

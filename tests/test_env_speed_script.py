@@ -19,7 +19,7 @@ def env_speed():
 def test_benchmark_writes_positive_figures(env_speed, tmp_path):
     out = tmp_path / "speed.json"
     args = env_speed.Args(
-        out=out,
+        json=out,
         rounds=2,
         steps_per_round=50,
         frames_per_round=2,

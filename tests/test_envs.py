@@ -382,61 +382,106 @@ def test_make_env_resolves_a_registered_gymnasium_id():
     assert isinstance(envs.make_env("CliffCar-v0").unwrapped, envs.CliffCarEnv)
 
 
-def test_make_env_resolves_a_user_factory_from_a_module(tmp_path, monkeypatch):
-    (tmp_path / "my_user_envs.py").write_text(
-        "import gymnasium as gym\n"
-        "import numpy as np\n\n"
-        "class Corridor(gym.Env):\n"
-        "    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)\n"
-        "    action_space = gym.spaces.Discrete(2)\n"
-        "    def __init__(self, length=5):\n"
-        "        self.length = length\n"
-        "    def reset(self, *, seed=None, options=None):\n"
-        "        super().reset(seed=seed)\n"
-        "        return np.zeros(1, np.float32), {}\n"
-        "    def step(self, action):\n"
-        "        return np.zeros(1, np.float32), 0.0, True, False, {}\n\n"
-        "def make_long(**kwargs):\n"
-        "    return Corridor(length=50, **kwargs)\n\n"
-        "def not_an_env():\n"
-        "    return 42\n"
-    )
+USER_ENVS = (
+    "import gymnasium as gym\n"
+    "import numpy as np\n\n"
+    "class Corridor(gym.Env):\n"
+    "    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)\n"
+    "    action_space = gym.spaces.Discrete(2)\n"
+    "    def __init__(self, length=5):\n"
+    "        self.length = length\n"
+    "    def reset(self, *, seed=None, options=None):\n"
+    "        super().reset(seed=seed)\n"
+    "        return np.zeros(1, np.float32), {}\n"
+    "    def step(self, action):\n"
+    "        return np.zeros(1, np.float32), 0.0, True, False, {}\n\n"
+    "def make_long(**kwargs):\n"
+    "    return Corridor(length=50, **kwargs)\n\n"
+    "def not_an_env():\n"
+    "    return 42\n\n"
+    "def broken():\n"
+    "    raise RuntimeError('the simulator is not installed\\nsecond line')\n\n"
+    "NOT_CALLABLE = 3\n"
+)
+
+
+@pytest.fixture
+def user_envs(tmp_path, monkeypatch):
+    """A user's env module ``my_user_envs``, importable through ``sys.path``."""
+    (tmp_path / "my_user_envs.py").write_text(USER_ENVS)
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(__import__("sys").modules, "my_user_envs", raising=False)
+    return tmp_path
+
+
+def test_make_env_resolves_a_user_factory_from_a_module(user_envs):
     environment = envs.make_env("my_user_envs:Corridor", length=9)
     assert type(environment).__name__ == "Corridor" and environment.length == 9
     assert envs.make_env("my_user_envs:make_long").length == 50
-    with pytest.raises(TypeError, match="expected a gymnasium.Env"):
-        envs.make_env("my_user_envs:not_an_env")
-    with pytest.raises(AttributeError, match="no attribute"):
-        envs.make_env("my_user_envs:Missing")
+
+
+def _one_line_error(spec: str, **kwargs) -> str:
+    with pytest.raises(envs.MakeEnvError) as excinfo:
+        envs.make_env(spec, **kwargs)
+    message = str(excinfo.value)
+    assert "\n" not in message and repr(spec) in message, message
+    assert isinstance(excinfo.value, ValueError)  # callers that catch ValueError keep working
+    return message
+
+
+@pytest.mark.parametrize(
+    ("spec", "kwargs", "says"),
+    [
+        ("my_user_envs:not_an_env", {}, ["returned int", "expected a gymnasium.Env"]),
+        ("my_user_envs:Missing", {}, ["no attribute 'Missing'", "It defines: Corridor, broken"]),
+        ("my_user_envs:make_lon", {}, ["Did you mean 'make_long'"]),
+        ("my_user_envs:Corridor.nope", {}, ["'my_user_envs.Corridor' has no attribute 'nope'"]),
+        ("my_user_envs:NOT_CALLABLE", {}, ["not callable"]),
+        ("my_user_envs:broken", {}, ["broken(**{}) raised RuntimeError: the simulator is not installed"]),
+        ("my_user_envs:Corridor", {"width": 3}, ["raised TypeError", "width"]),
+        ("no_such_module:Env", {}, ["cannot import module 'no_such_module'", "PYTHONPATH"]),
+        ("cliff-car", {"fall_cost": -1.0}, ["raised ValueError", "fall_cost must be >= 0"]),
+    ],
+)
+def test_every_make_env_failure_is_one_line_that_says_what_to_do(user_envs, spec, kwargs, says):
+    message = _one_line_error(spec, **kwargs)
+    for part in says:
+        assert part in message, message
 
 
 def test_make_env_reports_a_missing_dependency_of_a_user_module_as_such(tmp_path, monkeypatch):
     (tmp_path / "needs_dep.py").write_text("import surely_not_installed_dep\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(ModuleNotFoundError, match="surely_not_installed_dep"):
-        envs.make_env("needs_dep:Env")
+    message = _one_line_error("needs_dep:Env")
+    assert "needs 'surely_not_installed_dep'" in message and "python -c 'import needs_dep'" in message
 
 
-def test_make_env_imports_a_module_from_the_current_directory(tmp_path, monkeypatch):
+def test_make_env_reports_a_user_module_that_fails_to_import(tmp_path, monkeypatch):
+    (tmp_path / "bad_syntax_env.py").write_text("def oops(:\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "raised SyntaxError" in _one_line_error("bad_syntax_env:Env")
+
+
+def test_make_env_does_not_import_from_the_working_directory_on_its_own(tmp_path, monkeypatch):
+    """Only what Python itself can import: the error says how to make the module importable."""
     (tmp_path / "cwd_only_env.py").write_text(
         "import gymnasium as gym\n\ndef make():\n    return gym.make('Pendulum-v1')\n"
     )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(
-        "sys.path", [p for p in __import__("sys").path if p not in ("", str(tmp_path))]
+        "sys.path", [p for p in __import__("sys").path if p not in ("", ".", str(tmp_path))]
     )
+    message = _one_line_error("cwd_only_env:make")
+    assert "cannot import module 'cwd_only_env'" in message and "PYTHONPATH=." in message
+    assert str(tmp_path) not in __import__("sys").path
+    monkeypatch.syspath_prepend(str(tmp_path))  # what PYTHONPATH=. does
     assert envs.make_env("cwd_only_env:make").spec.id == "Pendulum-v1"
 
 
 @pytest.mark.parametrize("spec", ["garbage", "cliff_car", "Cliffcar-v9", "no_such_module:Env", ""])
 def test_make_env_rejects_garbage_with_the_accepted_forms(spec):
-    error = ImportError if spec.startswith("no_such_module") else ValueError
-    with pytest.raises(error) as excinfo:
-        envs.make_env(spec)
-    message = str(excinfo.value)
-    assert repr(spec) in message
-    if error is ValueError:
+    message = _one_line_error(spec)
+    if ":" not in spec:
         assert "short name" in message and "registered Gymnasium id" in message
         assert "package.module:Factory" in message and "cliff-car" in message
 

@@ -64,19 +64,22 @@ def test_bad_config_is_rejected():
         PretrainConfig(collect_steps=0)
 
 
-def test_cli_writes_checkpoint_and_prints_falls(tmp_path):
+def test_cli_writes_checkpoint_and_logs_where_asked(tmp_path):
     import subprocess
     import sys
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
-    out = tmp_path / "pendulum.pt"
+    out = tmp_path / "models" / "pendulum.pt"  # a missing directory under a writable one
     cmd = [sys.executable, str(repo / "examples" / "pretrain.py"), "--env", "Pendulum-v1", "--collect-steps", "200",
            "--num-envs", "2", "--updates", "3", "--batch-size", "8", "--world-model.hidden-dim", "16",
-           "--critic.hidden-dim", "16", "--log-dir", "None", "--out", str(out)]
+           "--critic.hidden-dim", "16", "--log-dir", str(tmp_path / "tb"), "--replay-steps", "50",
+           "--checkpoint", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "falls" in done.stdout and out.exists()
+    assert "falls" in done.stdout and out.exists() and out.with_suffix(".replay.npz").exists()
     state, meta = load_checkpoint(out)
     assert meta["env_id"] == "Pendulum-v1" and meta["pretraining"]["updates"] == 3
-    assert meta["world_model_config"]["hidden_dim"] == 16
+    assert meta["world_model_config"]["hidden_dim"] == 16 and meta["pretrain_config"]["threads"] == 1
+    assert [r.name.split("__")[1] for r in (tmp_path / "tb").iterdir()] == ["pretrain"]
+    assert not (tmp_path / "runs").exists()
