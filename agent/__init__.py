@@ -15,7 +15,7 @@ from typing import Any
 _EXPORTS = {
     "MPCAgent": "agent.mpc",
     "AgentConfig": "agent.mpc",
-    "PlannerConfig": "agent.mpc",
+    "PlannerConfig": "planners",
     "WorldModel": "agent.world_model",
     "WorldModelConfig": "agent.world_model",
     "Critic": "agent.critic",
@@ -26,8 +26,6 @@ _EXPORTS = {
     "pretrain": "agent.pretrain",
     "save_checkpoint": "agent.checkpoint",
     "load_checkpoint": "agent.checkpoint",
-    "run_episode": "agent.evaluate",
-    "summarize": "agent.evaluate",
 }
 
 __all__ = sorted(_EXPORTS)

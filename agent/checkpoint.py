@@ -1,6 +1,6 @@
 """Checkpoints: state dicts plus a plain-typed metadata dict, loaded with ``weights_only=True``.
 
-A checkpoint file is ``torch.save({"format": "latent-mpc", "format_version": 1,
+A checkpoint file is ``torch.save({"format": "latent-mpc", "format_version": FORMAT_VERSION,
 "state": {name: state_dict}, "meta": meta})``. ``meta`` holds only str/int/float/bool/None,
 lists and dicts: env id, observation/action space shapes and bounds, configs
 (``dataclasses.asdict``), pretraining stats (steps, episodes, falls, ...) and package
@@ -14,7 +14,6 @@ import dataclasses
 import math
 import os
 import pickle
-import re
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -30,7 +29,8 @@ from agent.world_model import WorldModel, WorldModelConfig
 __all__ = ["FORMAT_VERSION", "save_checkpoint", "load_checkpoint", "make_meta", "space_meta", "build_from_checkpoint",
            "env_slug", "cache_dir", "default_checkpoint"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the fall head is stored as ``fall_head`` (1: ``terminal_head``); version 1 files load."""
 _MAGIC = "latent-mpc"
 
 
@@ -165,6 +165,23 @@ def _check_space(kind: str, saved: dict[str, Any], space: gym.Space) -> None:
             )
 
 
+def _written_by_torch_save(path: Path) -> bool:
+    """Whether ``path`` starts like a ``torch.save`` file (a zip archive); unreadable: assume so."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == b"PK\x03\x04"
+    except OSError:
+        return True
+
+
+def _not_a_checkpoint(path: Path) -> ValueError:
+    return ValueError(
+        f"{path} is not a latent-mpc checkpoint: not a torch.save file at all (another kind of "
+        "file, or truncated or corrupt from its first bytes); pass a .pt file written by "
+        "examples/pretrain.py or MPCAgent.save"
+    )
+
+
 def load_checkpoint(path: str | os.PathLike, env: gym.Env | None = None) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
     """Read ``(state, meta)`` written by :func:`save_checkpoint`, with ``weights_only=True``.
 
@@ -181,6 +198,8 @@ def load_checkpoint(path: str | os.PathLike, env: gym.Env | None = None) -> tupl
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         detail = next((line.strip() for line in str(err).splitlines() if "global" in line.lower()), None)
+        if detail is None and not _written_by_torch_save(path):
+            raise _not_a_checkpoint(path) from None
         if detail is None:  # not a refused object: the byte stream itself is broken
             raise ValueError(
                 f"{path} is truncated or corrupt and cannot be read as a checkpoint (unpickling failed: "
@@ -192,6 +211,8 @@ def load_checkpoint(path: str | os.PathLike, env: gym.Env | None = None) -> tupl
             "and re-create this one with examples/pretrain.py"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as err:
+        if not _written_by_torch_save(path):
+            raise _not_a_checkpoint(path) from None
         raise ValueError(
             f"{path} is truncated or corrupt and cannot be read as a checkpoint ({type(err).__name__}: "
             f"{str(err).splitlines()[0] if str(err) else 'no detail'}); re-create it with examples/pretrain.py"
@@ -203,10 +224,31 @@ def load_checkpoint(path: str | os.PathLike, env: gym.Env | None = None) -> tupl
         raise ValueError(
             f"{path} has checkpoint format {version!r}, this code reads up to {FORMAT_VERSION}; upgrade latent-mpc"
         )
-    state, meta = payload["state"], payload["meta"]
+    state, meta = _upgrade(payload["state"], payload["meta"], version)
     if env is not None:
         _check_space("observation", meta["observation_space"], env.observation_space)
         _check_space("action", meta["action_space"], env.action_space)
+    return state, meta
+
+
+def _upgrade(state: dict[str, Any], meta: dict[str, Any], version: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Bring an older checkpoint's state and metadata to the current format.
+
+    Version 1 called the fall head the "terminal" head (``terminal_head.*`` weights,
+    ``terminal_coef`` / ``terminal_pos_weight`` config fields); version 2 names it for what
+    it predicts, a fall.
+    """
+    if version < 2:
+        state = dict(state)
+        state["world_model"] = {k.replace("terminal_head.", "fall_head.", 1) if k.startswith("terminal_head.") else k: v
+                                for k, v in state["world_model"].items()}
+        meta = dict(meta)
+        config = dict(meta["world_model_config"])
+        for old, new in (("terminal_coef", "fall_coef"), ("terminal_pos_weight", "fall_pos_weight")):
+            if old in config:
+                config[new] = config.pop(old)
+        meta["world_model_config"] = config
+        meta["format_version"] = FORMAT_VERSION
     return state, meta
 
 
@@ -235,23 +277,5 @@ def replay_path(checkpoint: str | os.PathLike) -> Path:
     return Path(checkpoint).with_suffix(".replay.npz")
 
 
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
-"""Where a source checkout keeps the checkpoints it ships (``checkpoints/cliff-car.pt``)."""
-
-
-def env_slug(spec: str) -> str:
-    """File-name form of an env spec: ``"examples.custom_env:make"`` -> ``"examples.custom_env_make"``."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", spec).strip("_") or "env"
-
-
-def cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/latent-mpc`` (default ``~/.cache/latent-mpc``): checkpoints pretrained on the spot."""
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "latent-mpc"
-
-
-def default_checkpoint(spec: str) -> tuple[Path, bool]:
-    """``(path, shipped)``: the shipped ``checkpoints/{env}.pt`` if there is one, else its cache path."""
-    shipped = SHIPPED_DIR / f"{env_slug(spec)}.pt"
-    if shipped.exists():
-        return shipped, True
-    return cache_dir() / f"{env_slug(spec)}.pt", False
+# Where checkpoints are found and cached lives in agent.paths; re-exported for older imports.
+from agent.paths import cache_dir, default_checkpoint, env_slug, shipped_dir  # noqa: E402, F401

@@ -4,7 +4,7 @@ At every step the agent encodes the observation into a latent ``z0``, builds the
 planning objective over candidate action sequences ``a`` of shape ``(N, H, A)``
 
     J(a) = Σ_t γ^t alive_t [(1 - p_t) cost(z_t, a_t) + p_t fall_cost] + γ^H alive_H V(z_H)
-    z_{t+1} = next(z_t, a_t),  p_t = terminal(z_t, a_t),  alive_{t+1} = alive_t (1 - p_t)
+    z_{t+1} = next(z_t, a_t),  p_t = fall_prob(z_t, a_t),  alive_{t+1} = alive_t (1 - p_t)
 
 where ``V`` is the critic's pessimistic cost-to-go, hands it to a planner from
 :mod:`planners` (gradient descent through the model by default), executes the first
@@ -30,21 +30,11 @@ import planners
 from agent.buffer import ReplayBuffer, denormalize_action, normalize_action
 from agent.checkpoint import build_from_checkpoint, load_checkpoint, replay_path, save_checkpoint
 from agent.critic import Critic, CriticConfig
-from agent.pretrain import resolve_device
+from agent.objective import planning_objective
 from agent.train import Trainer
+from agent.utils import resolve_device
 from agent.world_model import WorldModel, WorldModelConfig
-
-
-@dataclass
-class PlannerConfig(planners.PlannerConfig):
-    """The planner's settings (name, preset, budget, see :class:`planners.PlannerConfig`)
-    plus what the agent decides: the horizon and extra constructor options."""
-
-    horizon: int = 25
-    """Planning horizon H in env steps; the critic covers the cost beyond it. On cliff-car,
-    15 left the car stuck before the corner on 7 of 50 held-out layouts, 25 on 2."""
-    options: dict[str, Any] = field(default_factory=dict)
-    """Extra keyword arguments for the planner's constructor (e.g. a learning rate)."""
+from planners import PlannerConfig
 
 
 @dataclass
@@ -168,7 +158,7 @@ class MPCAgent:
     def _make_planner(self) -> planners.Planner:
         ones = torch.ones(self.action_dim)
         pc = dataclasses.replace(self.config.planner, seed=self.seed)
-        return pc.build(pc.horizon, -ones, ones, device=self.device, **pc.options)
+        return pc.build(None, -ones, ones, device=self.device)
 
     @classmethod
     def load(
@@ -287,25 +277,9 @@ class MPCAgent:
         return float(self.critic.config.gamma)
 
     def objective_for(self, z0: torch.Tensor) -> planners.Objective:
-        """The planning objective from latent ``z0`` (Z,): actions (N, H, A) -> total cost (N,)."""
-        wm, critic, gamma = self.world_model, self.critic, self.gamma
-        fall_cost = wm.fall_cost
-
-        def objective(actions: torch.Tensor) -> torch.Tensor:
-            n, horizon, _ = actions.shape
-            # Only the dynamics are sequential; the heads run once on all (N*H) pairs.
-            latents = wm.rollout(z0.expand(n, -1), actions)  # (N, H+1, Z)
-            z, z_last = latents[:, :-1], latents[:, -1]  # (N, H, Z), (N, Z)
-            p_fall = wm.terminal(z, actions)  # (N, H)
-            step_cost = (1.0 - p_fall) * wm.cost(z, actions) + p_fall * fall_cost  # (N, H)
-            # alive_t = prod_{k<t} (1 - p_k): probability of not having fallen before step t
-            survive = torch.cumprod(1.0 - p_fall, dim=1)  # (N, H), survive[:, t] = alive_{t+1}
-            alive = torch.cat([survive.new_ones(n, 1), survive[:, :-1]], dim=1)  # (N, H)
-            discount = gamma ** torch.arange(horizon + 1, dtype=actions.dtype, device=actions.device)
-            total = (discount[:-1] * alive * step_cost).sum(dim=1)
-            return total + discount[-1] * survive[:, -1] * critic.pessimistic(z_last)
-
-        return objective
+        """The planning objective (:mod:`agent.objective`) from latent ``z0 (Z,)``, with the
+        critic's pessimistic cost-to-go as terminal value: actions (N, H, A) -> (N,)."""
+        return planning_objective(self.world_model, self.critic.pessimistic, z0, self.gamma)
 
     def _check_obs(self, obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs, dtype=np.float32)

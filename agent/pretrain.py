@@ -22,12 +22,13 @@ import torch
 
 from agent.buffer import ReplayBuffer
 from agent.checkpoint import env_slug, make_meta, save_checkpoint
-from agent.collect import GUIDES, collect, make_env_fn
+from agent.collect import collect, make_env_fn
 from agent.critic import Critic, CriticConfig
 from agent.train import Trainer
+from agent.utils import episode_cost_to_go, hparam_table, resolve_device
 from agent.world_model import WorldModel, WorldModelConfig
 
-__all__ = ["PretrainConfig", "PretrainResult", "pretrain", "save_pretrained", "resolve_device", "discounted_returns", "discounted_cost_to_go"]
+__all__ = ["PretrainConfig", "PretrainResult", "pretrain", "save_pretrained", "discounted_returns"]
 
 
 @dataclass
@@ -39,25 +40,28 @@ class PretrainConfig:
     seed: int = 0
     """Seeds collection (env seeds 1,000,000 + 1000 * seed + i), initialisation and sampling."""
     collect_steps: int = 100_000
-    """Env transitions of exploration data (cliff-car: ~30 s, ~220 falls, ~70 goal reaches)."""
+    """Env transitions of reward-free exploration data; its falls and goal reaches are
+    counted in the result's stats and the checkpoint's metadata."""
     num_envs: int = 8
     """Parallel envs (Gymnasium SyncVectorEnv) during collection."""
     guide_fraction: float = 0.5
-    """Share of exploration episodes steered by one of the env's heading priors (agent.collect.GUIDES; envs without: none)."""
+    """Share of exploration episodes steered by one of the hand-written controllers the env
+    offers as ``exploration_guides`` (demonstrations; an env that offers none: no episode)."""
     updates: int = 3_000
-    """Gradient updates of world model and critic (cliff-car: ~0.1 s each on one loaded CPU core)."""
+    """Gradient updates of world model and critic."""
     batch_size: int = 128
     """Windows per update."""
     world_model: WorldModelConfig = field(default_factory=WorldModelConfig)
     critic: CriticConfig = field(default_factory=CriticConfig)
     log_dir: str | None = "runs"
-    """TensorBoard root directory (None: no logs)."""
+    """TensorBoard root: a run goes to ``{log_dir}/{env}__pretrain__{seed}__{time}``, relative
+    to the working directory unless absolute (None: no logs)."""
     log_every: int = 50
     """Updates between TensorBoard scalar writes."""
     device: str = "auto"
     """"auto" (CUDA when available, else CPU), "cpu" or "cuda"."""
     threads: int | None = None
-    """torch CPU threads (None: leave torch's default)."""
+    """torch CPU threads, set when pretraining starts (None: leave the process's setting)."""
 
     def __post_init__(self):
         if self.collect_steps < 1 or self.updates < 0 or self.batch_size < 2 or self.num_envs < 1:
@@ -82,42 +86,9 @@ class PretrainResult:
     env_id: str | None = None
 
 
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else as given."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def discounted_cost_to_go(costs: np.ndarray, gamma: float) -> np.ndarray:
-    """``g_t = sum_k gamma^k c_{t+k}`` of one episode's costs ``(T,) -> (T,)`` (no bootstrap)."""
-    costs = np.asarray(costs, np.float64)
-    out = np.zeros_like(costs)
-    running = 0.0
-    for t in range(len(costs) - 1, -1, -1):
-        running = costs[t] + gamma * running
-        out[t] = running
-    return out
-
-
 def discounted_returns(buffer: ReplayBuffer, gamma: float) -> np.ndarray:
     """Monte-Carlo discounted cost-to-go of every stored transition (no bootstrap), ``(num_steps,)``."""
-    out = [discounted_cost_to_go(buffer.cost[slots], gamma) for slots in buffer.episodes()]
-    return np.concatenate(out) if out else np.zeros(0)
-
-
-def _hparam_table(config: PretrainConfig) -> str:
-    rows = []
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(f"{prefix}{k}." if isinstance(v, dict) else f"{prefix}{k}", v)
-        else:
-            rows.append(f"|{prefix}|{value}|")
-
-    walk("", dataclasses.asdict(config))
-    return "|param|value|\n|-|-|\n" + "\n".join(rows)
+    return episode_cost_to_go(buffer.cost, buffer.episodes(), gamma)
 
 
 def pretrain(env_spec: str | None = None, config: PretrainConfig | None = None, progress: bool = True) -> PretrainResult:
@@ -133,9 +104,8 @@ def pretrain(env_spec: str | None = None, config: PretrainConfig | None = None, 
     torch.manual_seed(config.seed)
     start = time.perf_counter()
 
-    guide = GUIDES.get(spec) if isinstance(spec, str) else None
     buffer, collect_stats = collect(spec, config.collect_steps, seed=config.seed, num_envs=config.num_envs,
-                                    progress=progress, guide=guide, guide_fraction=config.guide_fraction)
+                                    progress=progress, guide="env", guide_fraction=config.guide_fraction)
     collect_seconds = time.perf_counter() - start
     probe = make_env_fn(spec)()
     observation_space, action_space = probe.observation_space, probe.action_space
@@ -160,7 +130,7 @@ def pretrain(env_spec: str | None = None, config: PretrainConfig | None = None, 
 
         name = env_slug(env_id or "env")
         writer = SummaryWriter(str(Path(config.log_dir) / f"{name}__pretrain__{config.seed}__{int(time.time())}"))
-        writer.add_text("hyperparameters", _hparam_table(config))
+        writer.add_text("hyperparameters", hparam_table(config))
         for key, value in collect_stats.as_dict().items():
             writer.add_scalar(f"charts/data_{key}", value, 0)
 
@@ -183,7 +153,7 @@ def pretrain(env_spec: str | None = None, config: PretrainConfig | None = None, 
                 writer.add_scalar(key, value, step)
             writer.add_scalar("charts/updates_per_second", (step + 1) / (time.perf_counter() - train_start), step)
         if bar is not None and step % 25 == 0:
-            bar.set_postfix(latent=f"{info['losses/latent']:.3g}", term=f"{info['losses/terminal']:.3g}",
+            bar.set_postfix(latent=f"{info['losses/latent']:.3g}", fall=f"{info['losses/fall']:.3g}",
                             critic=f"{info['losses/critic']:.3g}")
     if writer is not None:
         writer.close()

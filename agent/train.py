@@ -8,12 +8,12 @@ World-model loss (weights in :class:`~agent.world_model.WorldModelConfig`), with
 ``z_0 = encode(obs_0)``, ``z_{t+1} = next(z_t, a_t)`` and ``zbar_t = target_encode(obs_t)``:
 
 - latent: ``||z_{t+1} - zbar_{t+1}||^2 / Z``, averaged over valid steps with weights
-  ``rho^t`` and scaled by ``H / sum_t rho^t`` (JEPA); the cost and terminal losses are
+  ``rho^t`` and scaled by ``H / sum_t rho^t`` (JEPA); the cost and fall losses are
   weighted the same way;
 - VICReg variance + covariance on the online encodings of all window observations and on
   the predictions (the collapse guard of a stop-gradient/EMA target);
 - cost: MSE of ``symlog(cost / cost_scale)`` (the cost head's raw output) on valid non-fall transitions;
-- terminal: BCE of ``terminal(z_t, a_t)`` against ``fell`` on valid transitions.
+- fall: BCE of ``fall_logit(z_t, a_t)`` against ``fell`` on valid transitions.
 
 Critic loss: MSE (in units of ``value_scale``) to TD(lambda) targets built from real costs
 and the target critic at target-encoder latents, on detached online encodings and,
@@ -99,14 +99,14 @@ class Trainer:
         z = online_z[:, 0]
         weights = cfg.rho ** torch.arange(horizon, dtype=obs.dtype, device=device)  # (H,)
         step_weight = weights[None, :] * mask  # (B, H)
-        latents, cost_pred, term_logit = [z], [], []
+        latents, cost_pred, fall_logit = [z], [], []
         for t in range(horizon):
             cost_pred.append(wm.cost_symlog(z, action[:, t]))
-            term_logit.append(wm.terminal_logit(z, action[:, t]))
+            fall_logit.append(wm.fall_logit(z, action[:, t]))
             z = wm.next(z, action[:, t])
             latents.append(z)
         predicted = torch.stack(latents[1:], dim=1)  # (B, H, Z)
-        cost_pred, term_logit = torch.stack(cost_pred, 1), torch.stack(term_logit, 1)  # (B, H)
+        cost_pred, fall_logit = torch.stack(cost_pred, 1), torch.stack(fall_logit, 1)  # (B, H)
 
         latent_err = (predicted - target_z[:, 1:]).pow(2).mean(-1)  # (B, H)
         loss_latent = masked_mean(latent_err, step_weight) * weights.numel() / weights.sum()
@@ -119,15 +119,15 @@ class Trainer:
         cost_target = symlog(cost / wm.cost_scale)
         loss_cost = masked_mean((cost_pred - cost_target).pow(2), non_fall) * weights.numel() / weights.sum()
         bce = F.binary_cross_entropy_with_logits(
-            term_logit, fell, reduction="none", pos_weight=torch.tensor(cfg.terminal_pos_weight, device=device)
+            fall_logit, fell, reduction="none", pos_weight=torch.tensor(cfg.fall_pos_weight, device=device)
         )
-        loss_terminal = masked_mean(bce, step_weight) * weights.numel() / weights.sum()
+        loss_fall = masked_mean(bce, step_weight) * weights.numel() / weights.sum()
         wm_loss = (
             cfg.latent_coef * loss_latent
             + cfg.vicreg_var_coef * loss_var
             + cfg.vicreg_cov_coef * loss_cov
             + cfg.cost_coef * loss_cost
-            + cfg.terminal_coef * loss_terminal
+            + cfg.fall_coef * loss_fall
         )
 
         # ---- critic: TD(lambda) targets through the target network
@@ -144,7 +144,7 @@ class Trainer:
 
         losses = {
             "latent": loss_latent, "vicreg_var": loss_var, "vicreg_cov": loss_cov,
-            "cost": loss_cost, "terminal": loss_terminal, "world_model": wm_loss, "critic": critic_loss,
+            "cost": loss_cost, "fall": loss_fall, "world_model": wm_loss, "critic": critic_loss,
         }
         for name, value in losses.items():
             if not torch.isfinite(value):
@@ -181,7 +181,7 @@ class Trainer:
             "charts/rel_latent_error_final": float(rel_err_h),
             "charts/value_mean": float(value_real.detach().mean()),
             "charts/return_mean": float(masked_mean(returns, mask)),
-            "charts/fall_prob_mean": float(masked_mean(torch.sigmoid(term_logit.detach()), mask)),
+            "charts/fall_prob_mean": float(masked_mean(torch.sigmoid(fall_logit.detach()), mask)),
             "charts/grad_norm_world_model": float(wm_grad),
             "charts/grad_norm_critic": float(critic_grad),
         })

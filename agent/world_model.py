@@ -6,7 +6,8 @@ One method per head, batched over leading dimensions, in the spirit of TD-MPC2
 - ``encode(obs (B, O)) -> z (B, Z)`` — normalises observations inside;
 - ``next(z (B, Z), a (B, A)) -> z' (B, Z)`` — residual MLP;
 - ``cost(z, a) -> (B,)`` — expected per-step cost of a *non-fall* transition;
-- ``terminal(z, a) -> (B,)`` — probability that the transition is a fall.
+- ``fall_prob(z, a) -> (B,)`` — probability that the transition is a fall (the env's
+  ``info["fell"]``; a termination that is not a fall, e.g. reaching a goal, is not one).
 
 Training (see :class:`agent.train.Trainer`): the online encoder encodes ``obs_0``, the
 predictor rolls out ``H`` steps with the true actions, and each prediction is regressed
@@ -38,15 +39,17 @@ class WorldModelConfig:
     """Architecture and training hyper-parameters of the world model."""
 
     latent_dim: int = 32
-    """Size Z of the latent state (cliff-car: 32 predicts better over 15 steps than 64)."""
+    """Size Z of the latent state."""
     hidden_dim: int = 128
-    """Width of every hidden layer (128: pretraining fits 10 CPU minutes and planning stays fast)."""
+    """Width of every hidden layer (small enough for fast planning on one CPU thread)."""
     num_hidden: int = 2
     """Hidden layers per network (encoder, dynamics, heads)."""
     horizon: int = 15
-    """Length H of the latent rollouts used in training (match the planning horizon)."""
+    """Length of the training windows: latent rollout steps per sampled window. Independent of
+    the planning horizon (the agent's planner setting); longer windows train multi-step
+    prediction at a proportional cost per update."""
     rho: float = 0.9
-    """Per-step weight rho^t of the prediction, cost and terminal losses along the rollout."""
+    """Per-step weight rho^t of the prediction, cost and fall losses along the rollout."""
     latent_coef: float = 1.0
     """Weight of the JEPA latent prediction loss."""
     vicreg_var_coef: float = 1.0
@@ -55,14 +58,14 @@ class WorldModelConfig:
     """Weight of the VICReg covariance term (decorrelated latent dimensions; larger hurts prediction)."""
     cost_coef: float = 1.0
     """Weight of the cost-head regression in symlog(cost / cost_scale) units (non-fall transitions)."""
-    terminal_coef: float = 1.0
+    fall_coef: float = 1.0
     """Weight of the fall-head binary cross-entropy."""
-    terminal_pos_weight: float = 1.0
+    fall_pos_weight: float = 1.0
     """BCE weight of fall transitions; 1 keeps probabilities calibrated for the planner."""
     ema_tau: float = 0.01
     """Step size of the EMA target encoder update."""
     lr: float = 1e-3
-    """Adam learning rate (1e-3: the CPU budget allows only a few thousand updates)."""
+    """Adam learning rate."""
     grad_clip: float = 10.0
     """Gradient-norm clip of each update."""
 
@@ -88,11 +91,11 @@ class WorldModel(nn.Module):
         self.encoder = mlp(obs_dim, h, z, n)
         self.dynamics = mlp(z + action_dim, h, z, n, zero_last=True)
         self.cost_head = mlp(z + action_dim, h, 1, n, zero_last=True)
-        self.terminal_head = mlp(z + action_dim, h, 1, n)
+        self.fall_head = mlp(z + action_dim, h, 1, n)
         self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
         # Fall transitions start unlikely (sigmoid(-5) ~ 0.007) rather than at 0.5.
-        nn.init.constant_(self.terminal_head[-1].bias, -5.0)
-        nn.init.zeros_(self.terminal_head[-1].weight)
+        nn.init.constant_(self.fall_head[-1].bias, -5.0)
+        nn.init.zeros_(self.fall_head[-1].weight)
         self.register_buffer("obs_mean", torch.zeros(obs_dim))
         self.register_buffer("obs_std", torch.ones(obs_dim))
         self.register_buffer("fall_cost", torch.zeros(()))
@@ -149,13 +152,13 @@ class WorldModel(nn.Module):
         """Expected cost of a non-fall transition: ``(..., Z), (..., A) -> (...)``."""
         return symexp(self.cost_symlog(z, a)) * self.cost_scale
 
-    def terminal_logit(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    def fall_logit(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Logit of the fall probability: ``(..., Z), (..., A) -> (...)``."""
-        return self.terminal_head(torch.cat([z, a], dim=-1)).squeeze(-1)
+        return self.fall_head(torch.cat([z, a], dim=-1)).squeeze(-1)
 
-    def terminal(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    def fall_prob(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Probability that the transition is a fall: ``(..., Z), (..., A) -> (...)``."""
-        return torch.sigmoid(self.terminal_logit(z, a))
+        return torch.sigmoid(self.fall_logit(z, a))
 
     def rollout(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Imagined latents ``z (B, Z), actions (B, H, A) -> (B, H+1, Z)`` (index 0 is ``z``)."""
@@ -163,26 +166,6 @@ class WorldModel(nn.Module):
         for t in range(actions.shape[1]):
             latents.append(self.next(latents[-1], actions[:, t]))
         return torch.stack(latents, dim=1)
-
-    def expected_cost(
-        self, z: torch.Tensor, actions: torch.Tensor, gamma: float
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Fall-aware discounted cost of ``actions (B, H, A)`` from ``z (B, Z)``.
-
-        Returns ``(J (B,), z_H (B, Z), alive_H (B,))`` where ``J`` excludes the terminal value:
-        the caller adds ``gamma^H alive_H V(z_H)``.
-        """
-        alive = torch.ones(z.shape[0], dtype=z.dtype, device=z.device)
-        total = torch.zeros_like(alive)
-        discount = 1.0
-        for t in range(actions.shape[1]):
-            a = actions[:, t]
-            p = self.terminal(z, a)
-            total = total + discount * alive * ((1 - p) * self.cost(z, a) + p * self.fall_cost)
-            alive = alive * (1 - p)
-            z = self.next(z, a)
-            discount *= gamma
-        return total, z, alive
 
 
 @torch.no_grad()

@@ -1,6 +1,6 @@
 """World-model quality on held-out episodes, written to JSON (measurement, never pass/fail).
 
-    PYTHONPATH=. python benchmarks/world_model.py --checkpoint checkpoints/cliff-car.pt
+    python benchmarks/world_model.py --checkpoint checkpoints/cliff-car.pt
 
 Held-out data: the same exploration policy as pretraining, on evaluation seeds
 ``0..num_envs-1`` (pretraining uses seeds >= 1,000,000). Figures, against the issue's goals:
@@ -28,21 +28,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
+import tyro
+
+import envs
+from agent.buffer import ReplayBuffer
+from agent.checkpoint import build_from_checkpoint, load_checkpoint
+from agent.collect import collect
+from agent.critic import Critic
+from agent.utils import discounted_cost_to_go
+from agent.world_model import WorldModel, latent_prediction_error
+
 REPO = Path(__file__).resolve().parents[1]
-# This directory holds benchmarks/agent.py, which would shadow the `agent` package when the
-# script is run by path; import from the repository root instead.
-sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import tyro  # noqa: E402
-
-from agent.buffer import ReplayBuffer  # noqa: E402
-from agent.checkpoint import build_from_checkpoint, load_checkpoint  # noqa: E402
-from agent.collect import GUIDES, collect  # noqa: E402
-from agent.critic import Critic  # noqa: E402
-from agent.pretrain import discounted_cost_to_go  # noqa: E402
-from agent.world_model import WorldModel, latent_prediction_error  # noqa: E402
+"""The source checkout this script sits in (default checkpoint and results paths)."""
 
 
 @dataclass
@@ -58,13 +57,13 @@ class Args:
     num_envs: int = 8
     """Parallel envs for the held-out collection."""
     guide_fraction: float = 0.5
-    """Share of held-out episodes driven by the env's heading prior (as in pretraining)."""
+    """Share of held-out episodes steered by the env's exploration guides (as in pretraining)."""
     fall_window: int = 5
     """k: predict a fall within the next k steps."""
     json: Path = REPO / "benchmarks" / "results" / "world_model.json"
     """Where to write the results."""
     threads: int = 1
-    """torch CPU threads."""
+    """torch CPU threads, set before any work."""
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -175,12 +174,17 @@ def evaluate(world_model: WorldModel, critic: Critic, buffer: ReplayBuffer, fall
 def main(args: Args) -> dict:
     torch.set_num_threads(args.threads)
     os.environ.setdefault("MUJOCO_GL", "egl")
-    state, meta = load_checkpoint(args.checkpoint)
+    try:  # a bad checkpoint or env is one line, before any work
+        state, meta = load_checkpoint(args.checkpoint)
+        env = args.env or meta["env_id"]
+        envs.make_env(env).close()
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     world_model, critic = build_from_checkpoint(state, meta)
-    env = args.env or meta["env_id"]
     start = time.perf_counter()
     buffer, stats = collect(env, args.steps, seed=0, num_envs=args.num_envs, seed_offset=0,
-                            guide=GUIDES.get(env), guide_fraction=args.guide_fraction)
+                            guide="env", guide_fraction=args.guide_fraction)
     results = evaluate(world_model, critic, buffer, args.fall_window)
     pre = meta.get("pretraining", {})
     results.update({
@@ -191,7 +195,7 @@ def main(args: Args) -> dict:
         "goals": {"latent_rel_error_h15": "<= 0.1", "latent_std_min": ">= 0.1", "fall_roc_auc": ">= 0.95 (min 0.9)",
                   "critic_pearson": ">= 0.9", "pretrain_wall_seconds": "<= 600"},
         "eval_seconds": round(time.perf_counter() - start, 1),
-        "command": f"PYTHONPATH=. python benchmarks/world_model.py --checkpoint {args.checkpoint.name if args.checkpoint.parent == REPO / 'checkpoints' else args.checkpoint}",
+        "command": f"python benchmarks/world_model.py --checkpoint {args.checkpoint.name if args.checkpoint.parent == REPO / 'checkpoints' else args.checkpoint}",
     })
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from planners.base import ArrayLike, Planner
@@ -23,14 +23,19 @@ class PlannerConfig:
     """maximum iterations per plan call; None keeps the preset's"""
     seed: int = 0
     """seed of the planner's torch.Generator"""
+    horizon: int = 25
+    """planning horizon H in steps (a terminal value, if the objective has one, covers the rest)"""
+    options: dict[str, Any] = field(default_factory=dict)
+    """extra keyword arguments for the planner's constructor (e.g. a learning rate)"""
 
-    def build(self, horizon: int, action_low: ArrayLike, action_high: ArrayLike,
+    def build(self, horizon: int | None, action_low: ArrayLike, action_high: ArrayLike,
               **overrides: Any) -> Planner:
-        """The configured planner for actions of shape (horizon, A) in [low, high]."""
+        """The configured planner for actions of shape (H, A) in [low, high]; ``horizon=None``
+        takes ``self.horizon``; ``overrides`` win over ``options`` and the preset."""
         from planners import make_planner  # here, not at import time: planners imports us
 
         budget = {key: value for key, value in (("num_samples", self.num_samples),
                                                 ("iterations", self.iterations)) if value is not None}
-        return make_planner(self.name, horizon=horizon, action_low=action_low,
-                            action_high=action_high, preset=self.preset, seed=self.seed,
-                            **{**budget, **overrides})
+        return make_planner(self.name, horizon=self.horizon if horizon is None else horizon,
+                            action_low=action_low, action_high=action_high, preset=self.preset,
+                            seed=self.seed, **{**budget, **self.options, **overrides})

@@ -46,7 +46,7 @@ def test_round_trip_gives_identical_outputs(tmp_path):
         assert torch.equal(loaded_wm.encode(obs), z)
         assert torch.equal(loaded_wm.next(z, a), world_model.next(z, a))
         assert torch.equal(loaded_wm.cost(z, a), world_model.cost(z, a))
-        assert torch.equal(loaded_wm.terminal(z, a), world_model.terminal(z, a))
+        assert torch.equal(loaded_wm.fall_prob(z, a), world_model.fall_prob(z, a))
         assert torch.equal(loaded_critic.value(z), critic.value(z))
     assert loaded_wm.fall_cost.item() == 100.0 and loaded_wm.normalizer_ready
     assert meta["env_id"] == "Pendulum-v1" and meta["pretraining"]["falls"] == 1
@@ -108,3 +108,21 @@ def test_save_refuses_non_plain_meta_and_keeps_old_file(tmp_path):
         save_checkpoint(path, {"world_model": {"w": torch.zeros(1)}}, {"bad": object()})
     assert path.read_bytes() == before
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_version_1_checkpoint_with_terminal_head_loads(tmp_path):
+    """Format 1 named the fall head "terminal"; such files still load, as the fall head."""
+    path = tmp_path / "v1.pt"
+    world_model, critic = write(path)
+    payload = torch.load(path, weights_only=True)
+    payload["format_version"] = 1
+    payload["meta"]["format_version"] = 1
+    payload["state"]["world_model"] = {k.replace("fall_head.", "terminal_head.", 1): v
+                                       for k, v in payload["state"]["world_model"].items()}
+    config = payload["meta"]["world_model_config"]
+    config["terminal_coef"], config["terminal_pos_weight"] = config.pop("fall_coef"), config.pop("fall_pos_weight")
+    torch.save(payload, path)
+    loaded_wm, _ = build_from_checkpoint(*load_checkpoint(path, SpacesOnly()))
+    z, a = torch.randn(4, 8), torch.rand(4, 1) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(loaded_wm.fall_prob(z, a), world_model.fall_prob(z, a))

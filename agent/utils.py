@@ -1,0 +1,52 @@
+"""Small helpers shared across the agent: device choice, discounted sums, hyper-parameter tables."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["resolve_device", "discounted_cost_to_go", "episode_cost_to_go", "hparam_table"]
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else as given."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def discounted_cost_to_go(costs: np.ndarray, gamma: float) -> np.ndarray:
+    """``g_t = sum_k gamma^k c_{t+k}`` of one episode's costs ``(T,) -> (T,)`` (no bootstrap)."""
+    costs = np.asarray(costs, np.float64)
+    out = np.zeros_like(costs)
+    running = 0.0
+    for t in range(len(costs) - 1, -1, -1):
+        running = costs[t] + gamma * running
+        out[t] = running
+    return out
+
+
+def episode_cost_to_go(costs: np.ndarray, episodes: Iterable[np.ndarray], gamma: float) -> np.ndarray:
+    """Monte-Carlo cost-to-go of every transition, episode by episode: ``costs[slots]`` for each
+    ``slots`` in ``episodes`` (e.g. ``ReplayBuffer.episodes()``), concatenated ``(num_steps,)``."""
+    out = [discounted_cost_to_go(costs[slots], gamma) for slots in episodes]
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def hparam_table(config: Any) -> str:
+    """A dataclass (nested ones flattened with dots) as a markdown table for TensorBoard's text tab."""
+    rows = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}{k}." if isinstance(v, dict) else f"{prefix}{k}", v)
+        else:
+            rows.append(f"|{prefix}|{value}|")
+
+    walk("", dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config))
+    return "|param|value|\n|-|-|\n" + "\n".join(rows)
