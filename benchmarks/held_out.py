@@ -21,17 +21,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+import torch
+import tyro
+
+from agent.checkpoint import default_checkpoint
+from evaluation.report import check_writable
+
 HERE = Path(__file__).resolve().parent
-# Python puts a script's own folder first on sys.path, and benchmarks/planners.py would then
-# shadow the `planners` package this script needs; the packages come from the install instead.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import tyro  # noqa: E402
-
-from agent.checkpoint import default_checkpoint  # noqa: E402
-from evaluation.report import check_writable  # noqa: E402
 
 RESULTS = HERE / "results"
 """This benchmark's results folder (beside the script, wherever it is run from)."""
@@ -101,7 +98,8 @@ def run_oracle(args: Args) -> dict:
     env = envs.make_env("cliff-car")
     low, high = env.action_space.low, env.action_space.high
     planner = CEMPlanner(horizon=args.oracle_horizon, action_low=low, action_high=high,
-                         num_samples=args.oracle_samples, iterations=args.oracle_iterations)
+                         **{**CEMPlanner.FAST_PRESET, "num_samples": args.oracle_samples,
+                            "iterations": args.oracle_iterations})  # the per-control-step preset
     sim = env.unwrapped
 
     def objective(actions: torch.Tensor) -> torch.Tensor:  # (N, H, A) -> (N,)

@@ -9,8 +9,10 @@ objective works (a linear-quadratic problem, a physics simulator, a learned mode
     result.actions  # (H, A), inside [low, high]
 
 Planners: ``GradientPlanner`` (projected Adam, the default), ``CEMPlanner``, ``MPPIPlanner``
-and ``HybridPlanner`` (one sampling round, then Adam). ``make_planner(..., preset="fast")``
-or ``PlannerConfig`` give the cheap per-control-step setting.
+and ``HybridPlanner`` (one sampling round, then Adam). Their default constructors adapt step
+sizes and sampling spreads to the problem, with the action box only as the cap, so they need
+no tuning to the actions' scale. ``make_planner(..., preset="fast")`` or ``PlannerConfig``
+give the cheap per-control-step setting, meant for a box matched to the actions.
 """
 
 from __future__ import annotations

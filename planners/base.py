@@ -126,8 +126,8 @@ class Planner:
         self.num_samples = num_samples
         self.iterations = iterations
         self.seed = int(seed)
-        # Derived once: centre and half-width of the box, (A,) each; step sizes and sampling
-        # spreads are expressed relative to the half-width so defaults fit any action scale.
+        # Derived once: centre and half-width of the box, (A,) each. The half-width is the cap
+        # of step sizes and sampling spreads; the defaults adapt them to the problem below it.
         self.action_mid = (self.action_low + self.action_high) / 2
         self.action_half_range = (self.action_high - self.action_low) / 2
         self._generator = torch.Generator(device=self.device)

@@ -32,21 +32,29 @@ class GradientPlanner(Planner):
     improvement for ``patience`` iterations) the step size is cut, up to ``max_cuts`` times;
     the next stall stops the search early.
 
-    The defaults are the *thorough* preset, which solves the test problems (LQR to within
-    1 %, pendulum swing-up) without tuning. For a control loop that replans every step from a
-    shifted warm start, use :meth:`fast` (64 candidates, 6 iterations).
+    Step sizes do not depend on the box's scale (``adaptive_step``): each candidate steps by
+    ``lr`` times its *step scale*, the distance it has travelled from its start (RMS over its
+    (H, A) entries, in units of the half-range), which grows geometrically while the
+    candidate keeps moving one way and stops growing once it circles a minimum. The scale
+    starts at the step length that a batched line search along the first Adam step (the sign
+    of the gradient) found best, over lengths from the half-range down to ``min_scale`` of
+    it; the half-range is only the cap. So a box of ±100 around an optimum near ±1 costs a
+    few iterations, not accuracy.
 
-    Limitation: gradient steps only find the basin they start in. On smooth objectives (LQR,
-    the agent-sized MLP benchmark) a few candidates suffice; on a multimodal one (closed-loop
-    pendulum swing-up with a torque limit) 16 candidates dropped the pendulum in 2-4 of 6
-    seeds where CEM 512x6 never did; 64 candidates (the fast preset), or
-    :class:`~planners.hybrid.HybridPlanner` with ``sample_size=512``, fixed it.
+    The defaults are the *thorough* setting, for offline problems that want the optimum
+    (LQR to within 1 % at any box size in the tests). For a control loop that replans every
+    step from a shifted warm start, use :meth:`fast`.
+
+    Limitation: gradient steps only find the basin they start in. On a multimodal objective
+    (a torque-limited pendulum swing-up) few candidates can all miss the right basin; use
+    more candidates (the fast preset has 64) or :class:`~planners.hybrid.HybridPlanner`.
 
     Args:
         horizon, action_low, action_high, num_samples, iterations, seed, device, dtype:
             see :class:`planners.base.Planner`. ``num_samples`` is the number of candidates
             optimised in parallel.
-        lr: Adam step size as a fraction of the action half-range ``(high - low) / 2``.
+        lr: Adam step size as a fraction of each candidate's step scale (with
+            ``adaptive_step=False``: of the action half-range ``(high - low) / 2``).
         lr_decay: per-iteration multiplicative decay of the step size (1.0: constant); a slow
             decay lets Adam settle into narrow valleys instead of hovering around them.
         betas: Adam's moment decay rates.
@@ -65,20 +73,21 @@ class GradientPlanner(Planner):
         warm_lr_factor: step-size factor for the candidates seeded from ``init`` (the warm
             start and its perturbations); below 1 they refine the warm start instead of
             jumping away from it on the first, sign-sized Adam step. No effect without init.
+        adaptive_step: scale steps by the distance travelled (see above); ``False`` scales
+            them by the half-range, which suits a box matched to the actions and a handful
+            of iterations (the fast preset), as there is no time to grow a scale.
+        min_scale: the shortest step length the line search tries, as a fraction of the
+            half-range; a problem whose scale is far below it is still solved, but slowly.
     """
 
     name = "gradient"
-    # Measured with benchmarks/planners.py: larger, less-smoothed Adam steps reach CEM 512x6's
-    # cost on the agent-sized MLP in ~6 iterations; halving the step of the warm-started
-    # candidates lets them refine the previous plan instead of jumping away from it. 64
-    # candidates, not 16: per-op overhead dominates a small batch, so they cost ~1.7-2.5x
-    # per iteration, but in closed loop 16 dropped the pendulum in 2-4 of 6 seeds and drove
-    # the shipped cliff-car agent off the cliff in 2 of 8 episodes (64: 0 of 8, 5 successes
-    # vs 3). No early stop: stopping after a few iterations without progress returned stale
-    # warm starts in closed loop, and a fixed count gives a predictable time per step.
+    # The cheap setting for replanning every control step from a shifted warm start, tuned
+    # for a box matched to the actions: large, lightly smoothed box-relative steps, halved
+    # for the warm-started candidates so they refine the previous plan; 64 candidates for
+    # exploration on multimodal problems; a fixed iteration count for a predictable time.
     FAST_PRESET: ClassVar[dict[str, Any]] = {
-        "num_samples": 64, "iterations": 6, "lr": 0.3, "betas": (0.7, 0.99), "warm_lr_factor": 0.5,
-        "patience": None,
+        "num_samples": 64, "iterations": 6, "lr": 0.3, "lr_decay": 0.99, "betas": (0.7, 0.99),
+        "warm_lr_factor": 0.5, "patience": None, "adaptive_step": False,
     }
 
     def __init__(
@@ -88,12 +97,12 @@ class GradientPlanner(Planner):
         action_high: ArrayLike,
         *,
         num_samples: int = 16,
-        iterations: int = 400,
+        iterations: int = 1000,
         seed: int = 0,
         device: str | torch.device | None = None,
         dtype: torch.dtype = torch.float32,
-        lr: float = 0.1,
-        lr_decay: float = 0.99,
+        lr: float = 0.2,
+        lr_decay: float = 0.995,
         betas: tuple[float, float] = (0.9, 0.999),
         grad_clip: float | None = 10.0,
         init_noise: float = 0.3,
@@ -103,6 +112,8 @@ class GradientPlanner(Planner):
         max_cuts: int = 3,
         cut_factor: float = 0.3,
         warm_lr_factor: float = 1.0,
+        adaptive_step: bool = True,
+        min_scale: float = 1e-4,
     ) -> None:
         super().__init__(horizon, action_low, action_high, num_samples=num_samples,
                          iterations=iterations, seed=seed, device=device, dtype=dtype)
@@ -119,6 +130,8 @@ class GradientPlanner(Planner):
             raise ValueError(f"patience must be >= 1 or None, got {patience}")
         if not warm_lr_factor > 0:
             raise ValueError(f"warm_lr_factor must be > 0, got {warm_lr_factor}")
+        if not 0 < min_scale <= 1:
+            raise ValueError(f"min_scale must lie in (0, 1], got {min_scale}")
         if max_cuts < 0 or not 0 < cut_factor < 1:
             raise ValueError(f"need max_cuts >= 0 and 0 < cut_factor < 1, got {max_cuts}, {cut_factor}")
         self.lr = float(lr)
@@ -132,6 +145,11 @@ class GradientPlanner(Planner):
         self.max_cuts = int(max_cuts)
         self.cut_factor = float(cut_factor)
         self.warm_lr_factor = float(warm_lr_factor)
+        self.adaptive_step = bool(adaptive_step)
+        self.min_scale = float(min_scale)
+        # Step lengths the line search tries, in half-ranges: 1, 1/2, 1/4, ... >= min_scale.
+        count = int(math.floor(math.log2(1 / self.min_scale))) + 1
+        self._probe_lengths = 2.0 ** -torch.arange(count, dtype=dtype, device=self.device)  # (K,)
         # Absolute step size per action dimension, (A,); a plain float when all dimensions
         # share one range (the common case), which saves a tensor op per iteration.
         step = self.lr * self.action_half_range
@@ -188,10 +206,15 @@ class GradientPlanner(Planner):
         # arithmetic of a small batch, so the loop is written with as few ops as it can be.
         step_scale = self._step_scale  # (A,) per-dimension step, or a float when uniform
         if local_candidates:
-            per_candidate = torch.ones(x.shape[0], 1, 1, dtype=x.dtype, device=x.device)
+            per_candidate = torch.ones(n, 1, 1, dtype=x.dtype, device=x.device)
             per_candidate[:local_candidates] = self.warm_lr_factor
             step_scale = per_candidate * step_scale  # (N, 1, A) or (N, 1, 1)
         low, high = self.action_low, self.action_high
+        evaluations = 0
+        if self.adaptive_step:
+            start = x.clone()  # (N, H, A) where each candidate's travel is measured from
+            to_units = 1 / (self.action_half_range * math.sqrt(self.horizon * self.action_dim))  # (A,)
+            scale: Tensor | None = None  # (N, 1, 1) step scales in half-ranges, set by the probe
         iteration = 0
         for iteration in range(1, iterations + 1):  # noqa: B007 - `iteration` is reported
             x.requires_grad_(True)
@@ -205,6 +228,7 @@ class GradientPlanner(Planner):
                     )
                 total = costs.sum()
                 (grad,) = torch.autograd.grad(total, x)  # (N, H, A)
+            evaluations += n
             with torch.no_grad():
                 all_finite = math.isfinite(float(total))  # one sync instead of isfinite + all
                 if all_finite:
@@ -218,6 +242,8 @@ class GradientPlanner(Planner):
                     best_actions = x[int(index)].clone()
                 if not all_finite:
                     grad, m, v, x = self._reseed(finite, grad, m, v, x, best_actions, best_cost)
+                    if self.adaptive_step:  # re-seeded candidates start their travel afresh
+                        start = torch.where(finite[:, None, None], start, x)
                 # Early stopping on the best cost ever seen.
                 if self.patience is not None:
                     if best_cost < reference_cost - self.tolerance * abs(reference_cost) or (
@@ -244,18 +270,47 @@ class GradientPlanner(Planner):
                     # Scale each candidate's gradient by min(1, clip / ||g||); norms of 0 stay 0.
                     norms = torch.linalg.vector_norm(grad, dim=(1, 2), keepdim=True)  # (N, 1, 1)
                     grad = grad * (self.grad_clip / norms.clamp_(min=self.grad_clip))
+                if self.adaptive_step and scale is None:
+                    # Probe from the best candidate; until one has a finite cost, the cap.
+                    length = 1.0
+                    if math.isfinite(cost):
+                        length = self.probe_step_length(objective, x[int(index)], grad[int(index)], cost)
+                        evaluations += self._probe_lengths.numel()
+                    scale = torch.full((n, 1, 1), length, dtype=x.dtype, device=x.device)
                 # Adam, with bias corrections folded into one scalar step size.
                 m.lerp_(grad, 1 - beta1)
                 v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
                 correction2 = math.sqrt(1 - beta2**iteration)
                 step = lr_factor * self.lr_decay ** (iteration - 1) * correction2 / (1 - beta1**iteration)
                 denom = v.sqrt().add_(1e-8 * correction2)
-                if isinstance(step_scale, float):
+                if self.adaptive_step:
+                    x.addcdiv_(m * (step_scale * scale), denom, value=-step)
+                elif isinstance(step_scale, float):
                     x.addcdiv_(m, denom, value=-step * step_scale)
                 else:
                     x.addcdiv_(m * step_scale, denom, value=-step)
                 x.clamp_(low, high)
-        return best_actions, best_cost, iteration, iteration * n
+                if self.adaptive_step:
+                    # The step scale follows the distance travelled (RMS, in half-ranges), capped
+                    # at the half-range: (N, 1, 1).
+                    travelled = torch.linalg.vector_norm((x - start) * to_units, dim=(1, 2), keepdim=True)
+                    scale = torch.maximum(scale, travelled.clamp_(max=1.0))
+        return best_actions, best_cost, iteration, evaluations
+
+    def probe_step_length(self, objective: Objective, actions: Tensor, grad: Tensor, cost: float) -> float:
+        """Line search along the first Adam step from ``actions`` (H, A), whose cost is ``cost``
+        and gradient ``grad`` (H, A): the best of the step lengths 1, 1/2, 1/4, ... down to
+        ``min_scale`` half-ranges, evaluated in one batch without gradients. Returns the
+        shortest length tried when none of them lowers the cost."""
+        direction = -torch.sign(grad) * self.action_half_range  # (H, A): Adam's first step is sign-sized
+        trials = self.clip(actions.detach() + self._probe_lengths[:, None, None] * direction)  # (K, H, A)
+        with torch.no_grad():
+            costs = self.evaluate(objective, trials).detach()  # (K,)
+        costs = torch.where(torch.isfinite(costs), costs, math.inf)
+        value, index = torch.min(costs, dim=0)
+        if not float(value) < cost:
+            return float(self._probe_lengths[-1])
+        return float(self._probe_lengths[int(index)])
 
     def _reseed(self, finite: Tensor, grad: Tensor, m: Tensor, v: Tensor, x: Tensor,
                 best_actions: Tensor, best_cost: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:

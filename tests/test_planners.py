@@ -1,9 +1,10 @@
-"""Planners on problems with known answers: LQR (exact Riccati optimum), bounded LQR
-(L-BFGS-B optimum), pendulum swing-up (non-convex), plus NaN handling, bad input,
-determinism and warm starts."""
+"""Planners on problems with known answers: LQR in boxes from ±0.5 to ±100 (exact Riccati
+optimum, or L-BFGS-B where the box binds), pendulum swing-up (non-convex), plus NaN
+handling, bad input, determinism and warm starts."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -88,49 +89,75 @@ class LQR:
 
 
 LQR_CASES = [(0, 0.9), (1, 0.9), (2, 1.05), (3, 1.05)]  # (seed, spectral radius of A)
+# Half-widths of the action box. The optimal actions' largest magnitudes are 0.8-4, so the
+# box binds at 0.5 (and at 1 for three of the four cases) and is 2.5-125x wider than needed
+# at 10 and 100: the defaults must reach the optimum whatever the box's scale.
+BOXES = [0.5, 1.0, 10.0, 100.0]
 
 
-@pytest.mark.parametrize(("seed", "radius"), LQR_CASES)
-def test_gradient_planner_solves_unconstrained_lqr_within_one_percent(seed, radius):
+@functools.cache
+def lqr_optimum(seed: int, radius: float, bound: float) -> float:
+    """Exact optimum under |u| <= bound: Riccati where the box does not bind, else L-BFGS-B."""
     lqr = LQR(seed, radius)
-    optimum, optimal_actions = lqr.riccati()
-    bound = 3 * float(np.abs(optimal_actions).max())  # wide: never active at the optimum
-    planner = GradientPlanner(lqr.horizon, [-bound] * 2, [bound] * 2)
+    free_optimum, free_actions = lqr.riccati()
+    if np.abs(free_actions).max() <= bound:
+        return free_optimum
+    optimum, actions = lqr.bounded_optimum(bound)
+    assert np.abs(actions).max() <= bound * (1 + 1e-9)  # L-BFGS-B respected the bounds ...
+    assert optimum > free_optimum  # ... and they bind
+    return optimum
+
+
+def plan_lqr(name: str, seed: int, radius: float, bound: float, **kwargs) -> tuple[float, float]:
+    """(planner's cost, exact optimum) on LQR case (seed, radius) with box |u| <= bound."""
+    lqr = LQR(seed, radius)
+    planner = make_planner(name, horizon=lqr.horizon, action_low=[-bound] * 2,
+                           action_high=[bound] * 2, **kwargs)
     result = planner.plan(lqr.objective())
-    assert result.cost <= optimum * 1.01
-    assert result.cost >= optimum * (1 - 1e-4)  # no planner can beat the exact optimum
+    assert result.actions.shape == (lqr.horizon, 2)
     assert result.actions.abs().max() <= bound
+    return result.cost, lqr_optimum(seed, radius, bound)
+
+
+def test_the_reference_optimum_binds_on_small_boxes_only():
+    for seed, radius in LQR_CASES:
+        free_optimum = LQR(seed, radius).riccati()[0]
+        assert lqr_optimum(seed, radius, 0.5) > (1 + 1e-3) * free_optimum
+        assert lqr_optimum(seed, radius, 10.0) == free_optimum
+
+
+@pytest.mark.parametrize("bound", BOXES)
+@pytest.mark.parametrize(("seed", "radius"), LQR_CASES)
+def test_gradient_planner_defaults_reach_the_lqr_optimum_at_any_box_size(seed, radius, bound):
+    cost, optimum = plan_lqr("gradient", seed, radius, bound)
+    assert cost <= optimum * 1.01
+    assert cost >= optimum * (1 - 1e-4)  # no planner can beat the exact optimum
 
 
 @pytest.mark.parametrize(("seed", "radius"), LQR_CASES[::2])
-def test_gradient_planner_solves_bounded_lqr_within_one_percent(seed, radius):
-    lqr = LQR(seed, radius)
-    free_optimum, free_actions = lqr.riccati()
-    bound = 0.4 * float(np.abs(free_actions).max())
-    optimum, bounded_actions = lqr.bounded_optimum(bound)
-    assert optimum > 1.05 * free_optimum  # the bounds do bind ...
-    assert np.abs(bounded_actions).max() <= bound * (1 + 1e-9)  # ... and L-BFGS-B respected them
-    planner = GradientPlanner(lqr.horizon, [-bound] * 2, [bound] * 2)
-    result = planner.plan(lqr.objective())
-    assert result.cost <= optimum * 1.01
-    assert result.actions.shape == (lqr.horizon, 2)
-    assert (result.actions >= -bound).all() and (result.actions <= bound).all()
+def test_hybrid_planner_defaults_reach_the_lqr_optimum_in_a_wide_box(seed, radius):
+    cost, optimum = plan_lqr("hybrid", seed, radius, 100.0)
+    assert cost <= optimum * 1.01
 
 
-@pytest.mark.parametrize("name", ["cem", "mppi", "hybrid"])
-def test_other_planners_get_within_five_percent_of_gradient_on_lqr(name):
-    lqr = LQR(0, 0.9)
-    _, optimal_actions = lqr.riccati()
-    bound = 2 * float(np.abs(optimal_actions).max())
-    low, high = [-bound] * 2, [bound] * 2
-    reference = GradientPlanner(lqr.horizon, low, high).plan(lqr.objective()).cost
-    # Sampling in 40 dimensions needs far more evaluations than the default 512 x 6.
-    budget = {"cem": {"num_samples": 1000, "iterations": 100},
-              "mppi": {"num_samples": 1000, "iterations": 100},
-              "hybrid": {}}[name]
-    result = make_planner(name, horizon=lqr.horizon, action_low=low, action_high=high,
-                          **budget).plan(lqr.objective())
-    assert result.cost <= reference * 1.05
+@pytest.mark.parametrize("bound", BOXES)
+@pytest.mark.parametrize("name", ["cem", "mppi"])
+def test_sampling_planner_defaults_get_within_25_percent_of_the_lqr_optimum(name, bound):
+    for seed, radius in LQR_CASES:
+        cost, optimum = plan_lqr(name, seed, radius, bound)
+        assert cost <= optimum * 1.25, (seed, radius)
+
+
+# The budget the CEM and MPPI docstrings give for 5 % of the optimum on these problems.
+SAMPLING_BUDGET_FOR_5_PERCENT = {"num_samples": 512, "iterations": 150}
+
+
+@pytest.mark.parametrize("bound", BOXES)
+@pytest.mark.parametrize("name", ["cem", "mppi"])
+def test_sampling_planners_get_within_5_percent_of_the_lqr_optimum_at_the_documented_budget(name, bound):
+    for seed, radius in LQR_CASES:
+        cost, optimum = plan_lqr(name, seed, radius, bound, **SAMPLING_BUDGET_FOR_5_PERCENT)
+        assert cost <= optimum * 1.05, (seed, radius)
 
 
 # --------------------------------------------------------------------------- pendulum
@@ -163,9 +190,7 @@ def pendulum_cost(actions: torch.Tensor) -> torch.Tensor:  # (N, H, 1) -> (N,)
 @pytest.mark.parametrize("name", ALL_PLANNERS)
 def test_every_planner_swings_the_pendulum_up(name):
     # The torque limit (2) is well below gravity's (10): it takes pumping, not a greedy push.
-    budget = {"cem": {"iterations": 20}, "mppi": {"iterations": 20}}.get(name, {})
-    planner = make_planner(name, horizon=PENDULUM_HORIZON, action_low=[-2.0], action_high=[2.0],
-                           **budget)
+    planner = make_planner(name, horizon=PENDULUM_HORIZON, action_low=[-2.0], action_high=[2.0])
     result = planner.plan(pendulum_cost)
     angle, velocity = pendulum_rollout(result.actions[None])
     assert math.cos(angle[0, -1]) > 0.95  # upright at the end of the plan
@@ -307,18 +332,49 @@ def test_same_seed_gives_identical_plans_and_reset_replays(name):
         return make_planner(name, horizon=PENDULUM_HORIZON, action_low=[-2.0], action_high=[2.0],
                             num_samples=16, iterations=5, seed=seed)
 
+    def first_batch(planner) -> tuple[torch.Tensor, PlanResult]:
+        """The candidates (N, H, 1) of the planner's first objective call, and its plan."""
+        batches = []
+
+        def recording(actions):
+            batches.append(actions.detach().clone())
+            return pendulum_cost(actions)
+
+        result = planner.plan(recording)
+        return batches[0], result
+
     first, second = make(3), make(3)
-    plan_a = first.plan(pendulum_cost)
-    assert torch.equal(plan_a.actions, second.plan(pendulum_cost).actions)
-    again = first.plan(pendulum_cost)  # the generator moved on ...
+    batch_a, plan_a = first_batch(first)
+    batch_b, plan_b = first_batch(second)
+    assert torch.equal(batch_a, batch_b) and torch.equal(plan_a.actions, plan_b.actions)
+    again, _ = first_batch(first)
+    assert not torch.equal(again, batch_a)  # the generator moved on ...
     first.reset()
-    assert torch.equal(first.plan(pendulum_cost).actions, plan_a.actions)  # ... reset replays
-    assert not torch.equal(again.actions, plan_a.actions) or name == "gradient"
-    other = make(4).plan(pendulum_cost)
-    assert not torch.equal(other.actions, plan_a.actions)  # random restarts differ by seed
+    replay, plan_replay = first_batch(first)
+    assert torch.equal(replay, batch_a) and torch.equal(plan_replay.actions, plan_a.actions)  # ... reset replays
+    other, _ = first_batch(make(4))
+    assert not torch.equal(other, batch_a)  # and another seed draws other candidates
 
 
 # --------------------------------------------------------------------------- warm start
+@pytest.mark.parametrize("name", ALL_PLANNERS)
+def test_fast_preset_keeps_a_warm_start_from_the_shifted_previous_plan(name):
+    # The agent's situation: actions in [-1, 1], the fast preset, one control step after a plan.
+    lqr = LQR(2, 1.05)
+    low, high = [-1.0] * 2, [1.0] * 2
+    previous = GradientPlanner(lqr.horizon, low, high).plan(lqr.objective()).actions
+    x1 = lqr.A @ lqr.x0 + lqr.B @ previous[0].double().numpy()  # one control step later
+    next_step = LQR(2, 1.05)
+    next_step.x0 = x1
+    optimum, _ = next_step.bounded_optimum(1.0)
+    planners = [make_planner(name, horizon=lqr.horizon, action_low=low, action_high=high,
+                             preset="fast") for _ in range(2)]
+    cold_cost = planners[0].plan(next_step.objective()).cost
+    warm_cost = planners[1].plan(next_step.objective(), init=shift(previous)).cost
+    assert warm_cost <= optimum * 1.01
+    assert warm_cost <= cold_cost
+
+
 @pytest.mark.parametrize("name", ALL_PLANNERS)
 def test_warm_start_from_the_shifted_previous_plan_helps(name):
     lqr = LQR(2, 1.05)
@@ -340,9 +396,13 @@ def test_warm_start_from_the_shifted_previous_plan_helps(name):
 # --------------------------------------------------------------------------- presets and helpers
 def test_fast_preset_and_config_build_the_cheap_planner():
     fast = make_planner("gradient", horizon=5, action_low=[-1.0], action_high=[1.0], preset="fast")
-    assert fast.num_samples == GradientPlanner.FAST_PRESET["num_samples"]
-    assert fast.iterations == GradientPlanner.FAST_PRESET["iterations"]
-    assert make_planner("gradient", horizon=5, action_low=[-1.0], action_high=[1.0]).iterations > fast.iterations
+    assert (fast.num_samples, fast.iterations) == (64, 6)  # the agent's per-step budget
+    assert not fast.adaptive_step  # six iterations leave no time to grow a step scale
+    for name in PLANNERS:
+        default = make_planner(name, horizon=5, action_low=[-1.0], action_high=[1.0])
+        cheap = make_planner(name, horizon=5, action_low=[-1.0], action_high=[1.0], preset="fast")
+        assert cheap.iterations < default.iterations
+    assert make_planner("cem", horizon=5, action_low=[-1.0], action_high=[1.0], preset="fast").iterations == 6
     built = PlannerConfig(name="hybrid", iterations=3, seed=7).build(5, [-1.0], [1.0])
     assert isinstance(built, HybridPlanner) and built.iterations == 3 and built.seed == 7
     assert built.sample_size == HybridPlanner.FAST_PRESET["sample_size"]
@@ -361,15 +421,16 @@ def test_shift_drops_the_executed_action_and_repeats_the_last():
         shift(plan[None])
 
 
-def test_adam_steps_scale_with_each_dimensions_range_and_the_warm_factor():
-    # A linear cost has a constant gradient, so Adam's first step is exactly lr * half-range
-    # (times warm_lr_factor for the warm-started candidate) against the gradient's sign.
+def test_box_relative_steps_scale_with_each_dimensions_range_and_the_warm_factor():
+    # The fast preset's stepping: a linear cost has a constant gradient, so Adam's first step is
+    # exactly lr * half-range (times warm_lr_factor for the warm-started candidate) against the
+    # gradient's sign.
     def linear(actions):  # (N, 3, 2) -> (N,)
         return actions.sum(dim=(1, 2))
 
     def first_step(low, high, factor):
-        planner = GradientPlanner(3, low, high, num_samples=1, iterations=2, patience=None, lr=0.1,
-                                  warm_lr_factor=factor, grad_clip=None)
+        planner = GradientPlanner.fast(3, low, high, num_samples=1, iterations=2, lr=0.1,
+                                       warm_lr_factor=factor, grad_clip=None)
         return planner.plan(linear, init=torch.zeros(3, 2)).actions
 
     uniform = first_step([-1.0, -1.0], [1.0, 1.0], 1.0)
@@ -377,6 +438,20 @@ def test_adam_steps_scale_with_each_dimensions_range_and_the_warm_factor():
     per_dimension = first_step([-1.0, -2.0], [1.0, 2.0], 1.0)
     assert torch.allclose(per_dimension, torch.tensor([[-0.1, -0.2]]).expand(3, 2))
     assert torch.allclose(first_step([-1.0, -2.0], [1.0, 2.0], 0.5), per_dimension / 2)
+
+
+def test_default_steps_are_sized_by_the_problem_not_the_box():
+    # An optimum 0.3 from the centre of a box of +-100: box-relative steps (lr * 100) would
+    # jump 20 past it. The line search sizes the first step to the problem, and the steps
+    # then grow with the distance travelled: a far optimum is reached as well.
+    def to(target):
+        return lambda actions: ((actions - target) ** 2).sum(dim=(1, 2))  # (N, 4, 1) -> (N,)
+
+    planner = GradientPlanner(4, [-100.0], [100.0], num_samples=1, iterations=2, patience=None)
+    assert 0 < float(planner.plan(to(0.3)).actions.max()) <= 0.3
+    for target in (0.3, -1e-3, 70.0):
+        result = GradientPlanner(4, [-100.0], [100.0], num_samples=1).plan(to(target))
+        assert torch.allclose(result.actions, torch.full((4, 1), target), rtol=1e-3, atol=1e-6)
 
 
 # --------------------------------------------------------------------------- closed loop
@@ -397,10 +472,9 @@ def pendulum_cost_from(angle0: float, velocity0: float):
     return cost
 
 
-# Budgets measured to swing up and balance in this closed loop (planner seeds 0-9; CEM and
-# MPPI 0-5): CEM/MPPI defaults 6/6, gradient fast preset (64 candidates) 9/10, hybrid with
-# 512 samples 10/10. With 16 candidates the gradient planner failed 2-4 of 6 seeds: on this
-# multimodal problem it needs broad exploration (see GradientPlanner's docstring).
+# Fast presets that swing up and balance in this closed loop for most planner seeds; the
+# hybrid planner needs a broad sampling round on this multimodal problem (and the gradient
+# planner its 64 candidates: see GradientPlanner's docstring).
 CLOSED_LOOP = {"cem": {}, "mppi": {}, "gradient": {},
                "hybrid": {"num_samples": 16, "sample_size": 512}}
 

@@ -1,8 +1,11 @@
 """Planner benchmark: cost reached vs wall time and vs objective evaluations, one CPU thread.
 
 Problems
-- ``lqr``: finite-horizon LQR (n=4, m=2, H=20, mildly unstable A), exact optimum from the
-  float64 backward Riccati recursion, bounds at 2x the optimal actions' largest magnitude.
+- ``lqr``: finite-horizon LQR (n=4, m=2, H=20, mildly unstable A, optimal actions up to
+  ~3 in magnitude) in boxes of ±0.5, ±1, ±10 and ±100 (``--lqr-boxes``): the exact optimum
+  is the float64 backward Riccati recursion where the box does not bind and L-BFGS-B on the
+  exact quadratic where it does (needs scipy, a dev dependency). Every planner's default
+  constructor is measured in every box: defaults must not depend on the box's scale.
 - ``mlp``: a random latent world model the size of the agent's (latent 64, hidden 256,
   H=15, A=2): z_{t+1} = z_t + MLP([z_t, a_t]), cost = sum_t ||z_t - goal||^2 / 64 + 0.01
   ||a_t||^2, from a cold start (no warm start).
@@ -19,8 +22,9 @@ the exact optimum (LQR) or the best cost any planner reached (the MLP problems).
 Speed goal (issue #3): the gradient planner reaches the cost of CEM 512 samples x 6 iterations
 in <= 1/10 of CEM's time on one thread.
 
-    PYTHONPATH=. python benchmarks/planners.py --out benchmarks/results/planners.json
-    PYTHONPATH=. python benchmarks/planners.py --quick      # fewer rounds and budgets
+    python benchmarks/planner_quality.py                  # writes benchmarks/results/planners.json
+    python benchmarks/planner_quality.py --quick          # fewer rounds and budgets
+    python benchmarks/planner_quality.py --problems lqr   # the LQR box sweep alone
 """
 
 from __future__ import annotations
@@ -40,14 +44,18 @@ import torch
 import tyro
 from torch import Tensor
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from any directory
+from planners import CEMPlanner, GradientPlanner, HybridPlanner, MPPIPlanner, make_planner, shift
 
-from planners import GradientPlanner, HybridPlanner, make_planner, shift  # noqa: E402
+RESULTS = Path(__file__).resolve().parent / "results"
+"""This benchmark's results folder (beside the script, wherever it is run from)."""
 
 
 @dataclass
 class Args:
-    out: Path = Path("benchmarks/results/planners.json")
+    """Measure the planners: cost reached against time and evaluations on LQR (in boxes of
+    every scale), an agent-sized MLP objective and closed-loop pendulum MPC."""
+
+    out: Path = RESULTS / "planners.json"
     """where the JSON results go; a markdown table is written next to it (.md)"""
     quick: bool = False
     """fewer rounds and budgets (a smoke run, ~1 minute)"""
@@ -57,6 +65,8 @@ class Args:
     """torch CPU threads (the project reports one-thread timings)"""
     problems: tuple[str, ...] = ("lqr", "mlp", "mlp-warm", "pendulum-mpc")
     """problems to run"""
+    lqr_boxes: tuple[float, ...] = (0.5, 1.0, 10.0, 100.0)
+    """half-widths of the action boxes of the LQR problem, one problem each"""
     mpc_seeds: int = 6
     """planner seeds of the closed-loop pendulum runs"""
     profile: bool = True
@@ -80,7 +90,8 @@ class Problem:
 
 
 # --------------------------------------------------------------------------- problems
-def lqr_problem(seed: int) -> Problem:
+def lqr_problems(seed: int, boxes: tuple[float, ...]) -> list[Problem]:
+    """The same LQR system in every box of half-width ``boxes``, each with its exact optimum."""
     rng = np.random.default_rng(seed)
     n, m, horizon = 4, 2, 20
     a = rng.normal(size=(n, n))
@@ -102,21 +113,54 @@ def lqr_problem(seed: int) -> Problem:
         u = -k @ x
         u_max = max(u_max, float(np.abs(u).max()))
         x = a @ x + b @ u
-    optimum = float(x0 @ p @ x0)
-    at, bt, qt, rt, xt = (torch.tensor(v, dtype=torch.float32) for v in (a, b, q, r, x0))
+    free_optimum = float(x0 @ p @ x0)
 
-    def objective(actions: Tensor) -> Tensor:  # (N, H, A) -> (N,)
-        state = xt.expand(actions.shape[0], n)
-        cost = ((state @ qt) * state).sum(-1)
-        for t in range(horizon):
-            u = actions[:, t]
-            state = state @ at.T + u @ bt.T
-            cost = cost + ((u @ rt) * u).sum(-1) + ((state @ qt) * state).sum(-1)
-        return cost
+    def make_objective(dtype: torch.dtype) -> Callable[[Tensor], Tensor]:
+        at, bt, qt, rt, xt = (torch.tensor(v, dtype=dtype) for v in (a, b, q, r, x0))
 
-    bound = torch.full((m,), 2 * u_max)
-    return Problem("lqr", objective, horizon, -bound, bound, optimum,
-                   notes="n=4, m=2, H=20, spectral radius 1.05, reference = Riccati optimum")
+        def objective(actions: Tensor) -> Tensor:  # (N, H, A) -> (N,)
+            state = xt.expand(actions.shape[0], n)
+            cost = ((state @ qt) * state).sum(-1)
+            for t in range(horizon):
+                u = actions[:, t]
+                state = state @ at.T + u @ bt.T
+                cost = cost + ((u @ rt) * u).sum(-1) + ((state @ qt) * state).sum(-1)
+            return cost
+
+        return objective
+
+    problems = []
+    for box in boxes:
+        binds = u_max > box
+        reference = bounded_optimum(make_objective(torch.float64), horizon, m, box) if binds else free_optimum
+        bound = torch.full((m,), float(box))
+        problems.append(Problem(
+            f"lqr ±{box:g}", make_objective(torch.float32), horizon, -bound, bound, reference,
+            notes=f"n=4, m=2, H=20, spectral radius 1.05, box ±{box:g} (optimal actions up to "
+                  f"{u_max:.2f}), reference = " + ("L-BFGS-B optimum" if binds else "Riccati optimum")))
+    return problems
+
+
+def bounded_optimum(objective: Callable[[Tensor], Tensor], horizon: int, action_dim: int,
+                    box: float) -> float:
+    """Minimum of a convex float64 ``objective`` (1, H, A) -> (1,) over |u| <= box, by L-BFGS-B."""
+    try:
+        from scipy.optimize import minimize
+    except ImportError as error:
+        raise SystemExit("the LQR reference in a binding box needs scipy: pip install -e '.[dev]', "
+                         "or pass --lqr-boxes with boxes wider than the optimal actions") from error
+
+    def value_and_grad(flat: np.ndarray) -> tuple[float, np.ndarray]:
+        actions = torch.tensor(flat.reshape(1, horizon, action_dim), requires_grad=True)
+        cost = objective(actions)[0]
+        cost.backward()
+        return float(cost.detach()), actions.grad.numpy().ravel()
+
+    size = horizon * action_dim
+    solution = minimize(value_and_grad, np.zeros(size), jac=True, method="L-BFGS-B",
+                        bounds=[(-box, box)] * size,
+                        options={"maxiter": 10_000, "ftol": 1e-15, "gtol": 1e-10})
+    return float(solution.fun)
 
 
 class RandomLatentModel:
@@ -267,22 +311,27 @@ def configurations(quick: bool, problem: str) -> list[tuple[str, str, dict]]:
 
     Gradient runs use ``patience=None`` so a budget is exactly its iteration count; since the
     planner is seeded, a run with k iterations is the first k iterations of a longer one.
-    "gradient" uses the default (thorough) step sizes, "gradient-fast" the fast preset's.
-    The fast presets are tuned for actions in [-1, 1]; they are left out on LQR, whose
-    bounds are wide and whose steps they would overshoot.
+    "gradient" uses the default step sizes, "gradient-fast" the fast preset's; "cem/mppi
+    512xK" are the fast presets with K iterations (512x6 is the preset itself), "... default"
+    the default constructors. The fast presets are meant for a box matched to the actions;
+    on LQR, whose boxes are not, the defaults and the sampling planners' 5 % budget
+    (512x150, from their docstrings) are measured as well.
     """
     sample_iters = (1, 2, 3, 6, 12) if not quick else (2, 6)
     grad_iters = (1, 2, 3, 4, 6, 8, 10, 12, 20, 40, 80) if not quick else (3, 6, 8, 12, 40)
     fast = {k: v for k, v in GradientPlanner.FAST_PRESET.items() if k not in ("iterations", "patience")}
     configs = []
     for it in sample_iters:
-        configs.append((f"cem 512x{it}", "cem", {"num_samples": 512, "iterations": it}))
-        configs.append((f"mppi 512x{it}", "mppi", {"num_samples": 512, "iterations": it}))
+        for name, planner in (("cem", CEMPlanner), ("mppi", MPPIPlanner)):
+            configs.append((f"{name} 512x{it}", name,
+                            {**planner.FAST_PRESET, "num_samples": 512, "iterations": it}))
     for it in grad_iters:
         configs.append((f"gradient 16x{it}", "gradient",
                         {"num_samples": 16, "iterations": it, "patience": None}))
-    if problem == "lqr":
-        configs.append(("gradient default (thorough)", "gradient", {}))
+    if problem.startswith("lqr"):
+        configs += [(f"{name} default", name, {}) for name in ("gradient", "hybrid", "cem", "mppi")]
+        configs += [(f"{name} 512x150", name, {"num_samples": 512, "iterations": 150})
+                    for name in ("cem", "mppi")]
         return configs
     for n in (16, 64):
         for it in grad_iters[:-2]:
@@ -291,7 +340,7 @@ def configurations(quick: bool, problem: str) -> list[tuple[str, str, dict]]:
     for it in grad_iters[:-3]:
         configs.append((f"hybrid-fast 64+8x{it}", "hybrid",
                         {**HybridPlanner.FAST_PRESET, "iterations": it, "patience": None}))
-    configs.append(("gradient default (thorough)", "gradient", {}))
+    configs.append(("gradient default", "gradient", {}))
     configs.append(("gradient fast preset", "gradient", dict(GradientPlanner.FAST_PRESET)))
     configs.append(("hybrid fast preset", "hybrid", dict(HybridPlanner.FAST_PRESET)))
     return configs
@@ -341,13 +390,14 @@ def run_problem(problem: Problem, configs: list[tuple[str, str, dict]], rounds: 
 
 def speed_goal(rows: list[dict], planner: str, label_prefix: str = "") -> dict:
     """Cheapest configuration of ``planner`` (with labels starting with ``label_prefix``)
-    whose cost is <= CEM 512x6's, and its time ratio."""
+    whose cost is <= CEM 512x6's, and its time ratio. Default constructors are left out:
+    they run to convergence, not to a budget."""
     baseline = next(r for r in rows if r["label"] == "cem 512x6")
     goal = {"planner": planner + (f" ({label_prefix.strip()}*)" if label_prefix else ""),
             "baseline": baseline["label"], "baseline_cost": baseline["cost"],
             "baseline_cpu_ms": baseline["cpu_ms_median"], "baseline_wall_ms": baseline["wall_ms_median"]}
     matching = [r for r in rows if r["planner"] == planner and r["cost"] <= baseline["cost"]
-                and r["label"].startswith(label_prefix)]
+                and r["label"].startswith(label_prefix) and not r["label"].endswith(" default")]
     if not matching:
         return {**goal, "reached": False}
     fastest = min(matching, key=lambda r: r["cpu_ms_median"])
@@ -361,7 +411,8 @@ def speed_goals(rows: list[dict]) -> list[dict]:
     """The speed goal for every planner family measured on a problem."""
     families = [("gradient", ""), ("gradient", "gradient-fast 64x"), ("hybrid", "")]
     return [speed_goal(rows, planner, prefix) for planner, prefix in families
-            if any(r["planner"] == planner and r["label"].startswith(prefix) for r in rows)]
+            if any(r["planner"] == planner and r["label"].startswith(prefix)
+                   and not r["label"].endswith(" default") for r in rows)]
 
 
 def _median_ms(fn: Callable[[], object], repeats: int) -> float:
@@ -447,8 +498,32 @@ SUMMARY_LABELS = {
     "gradient-fast 16x2", "gradient-fast 16x4", "gradient-fast 16x6", "gradient-fast 16x8",
     "gradient-fast 16x12", "gradient-fast 64x4", "gradient-fast 64x6", "gradient-fast 64x8",
     "hybrid-fast 64+8x4", "hybrid-fast 64+8x6", "hybrid-fast 64+8x8",
-    "gradient default (thorough)", "gradient fast preset", "hybrid fast preset",
+    "gradient default", "gradient fast preset", "hybrid fast preset",
+    "hybrid default", "cem default", "mppi default", "cem 512x150", "mppi 512x150",
 }
+# Rows of the LQR box-sweep table: every default constructor, the sampling planners' fast
+# presets and their documented 5 % budget.
+LQR_SWEEP_LABELS = ["gradient default", "hybrid default", "cem default", "mppi default",
+                    "cem 512x150", "mppi 512x150", "cem 512x6", "mppi 512x6"]
+
+
+def lqr_sweep(report: dict) -> list[str]:
+    """Markdown table: gap to the exact optimum of each LQR_SWEEP_LABELS row in every box."""
+    boxes = {name: entry for name, entry in report["problems"].items() if name.startswith("lqr")}
+    if not boxes:
+        return []
+    gaps = {name: {row["label"]: row["gap_percent"] for row in entry["rows"]}
+            for name, entry in boxes.items()}
+    lines = ["### lqr: gap to the exact optimum by box size", "",
+             "The same LQR in every box: the default constructors must not depend on the box's "
+             "scale. *512x6* are the sampling planners' fast presets, meant for a box matched to "
+             "the actions; *512x150* is their documented 5 % budget.", "",
+             "| planner | " + " | ".join(name.removeprefix("lqr ") for name in boxes) + " |",
+             "| --- |" + " ---: |" * len(boxes)]
+    for label in LQR_SWEEP_LABELS:
+        if all(label in gap for gap in gaps.values()):
+            lines.append(f"| {label} | " + " | ".join(f"{gaps[name][label]:.2f} %" for name in boxes) + " |")
+    return lines + [""]
 
 
 def markdown(report: dict, command: str) -> str:
@@ -461,6 +536,7 @@ def markdown(report: dict, command: str) -> str:
              "*gradient* uses the default step sizes, *-fast* the fast preset's; AxB = B "
              "iterations of A candidates (hybrid: 64 sampled, best 8 refined). A selection of "
              "rows; all are in `planners.json`.", ""]
+    lines += lqr_sweep(report)
     for name, entry in report["problems"].items():
         lines += [f"### {name}: {entry['notes']}", "",
                   f"Reference cost {entry['reference_cost']:.4g}.", "",
@@ -527,11 +603,11 @@ def main(args: Args) -> None:
     rounds = 3 if args.quick else args.rounds
     problems = []
     if "lqr" in args.problems:
-        problems.append(lqr_problem(args.seed))
+        problems += lqr_problems(args.seed, args.lqr_boxes)
     if "mlp" in args.problems or "mlp-warm" in args.problems:
         cold, warm = mlp_problems(args.seed)
         problems += [p for p in (cold, warm) if p.name in args.problems]
-    command = "PYTHONPATH=. python " + " ".join(["benchmarks/planners.py", *sys.argv[1:]])
+    command = " ".join(["python benchmarks/planner_quality.py", *sys.argv[1:]])
     report: dict = {"meta": {"command": command, "torch": torch.__version__, "threads": args.threads,
                              "rounds": rounds, "python": platform.python_version(),
                              "machine": platform.processor() or platform.machine(),
