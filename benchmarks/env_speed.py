@@ -26,7 +26,8 @@ import numpy as np  # noqa: E402
 import tyro  # noqa: E402
 
 import envs  # noqa: E402
-from envs.cliff_car import CliffCarEnv, segment_clearance  # noqa: E402
+from envs.cliff_car import CliffCarEnv  # noqa: E402
+from envs.cliff_car_layout import segment_clearance  # noqa: E402
 
 
 @dataclass

@@ -10,7 +10,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envs
-from envs.cliff_car import COST_TERMS, N_FRONT_RAYS, N_RAYS, OBS_NAMES, segment_clearance
+from envs.cliff_car import COST_TERMS, N_FRONT_RAYS, N_RAYS, OBS_NAMES
+from envs.cliff_car_layout import segment_clearance
 
 SEEDS = range(20)
 RANGE_SLICE = slice(7, 7 + N_RAYS)
