@@ -1,7 +1,7 @@
-"""latent-mpc's agent: world model, critic, replay buffer, pretraining and the MPC agent.
+"""latent-mpc's agent: world model, critic, policy prior, replay buffer, the learning loop and the MPC agent.
 
     from agent import MPCAgent
-    agent = MPCAgent.load("checkpoints/cliff-car.pt", env)   # or MPCAgent.pretrain(env_spec)
+    agent = MPCAgent.load(path, env)   # or MPCAgent(env): fresh networks that learn online
     action = agent.act(obs)
 
 Names are imported on first use, so ``import agent.buffer`` stays light.
@@ -20,6 +20,10 @@ _EXPORTS = {
     "WorldModelConfig": "agent.world_model",
     "Critic": "agent.critic",
     "CriticConfig": "agent.critic",
+    "Policy": "agent.policy",
+    "PolicyConfig": "agent.policy",
+    "TrainConfig": "agent.loop",
+    "train": "agent.loop",
     "ReplayBuffer": "agent.buffer",
     "Trainer": "agent.train",
     "PretrainConfig": "agent.pretrain",

@@ -24,13 +24,15 @@ import numpy as np
 import torch
 
 from agent.critic import Critic, CriticConfig
+from agent.policy import Policy, PolicyConfig
 from agent.world_model import WorldModel, WorldModelConfig
 
 __all__ = ["FORMAT_VERSION", "save_checkpoint", "load_checkpoint", "make_meta", "space_meta", "build_from_checkpoint",
-           "env_slug", "cache_dir", "default_checkpoint"]
+           "env_slug", "cache_dir", "default_checkpoint", "flatten_state", "unflatten_state"]
 
-FORMAT_VERSION = 2
-"""2: the fall head is stored as ``fall_head`` (1: ``terminal_head``); version 1 files load."""
+FORMAT_VERSION = 3
+"""3: a Q critic, a policy prior and optimiser states (``policy``, ``trainer``); 2 and 1 held a
+state-value critic and no policy (1 also named the fall head ``terminal_head``)."""
 _MAGIC = "latent-mpc"
 
 
@@ -100,9 +102,11 @@ def make_meta(
     wm_config: WorldModelConfig,
     critic_config: CriticConfig,
     pretraining: dict[str, Any] | None = None,
+    policy_config: PolicyConfig | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """The metadata dict of a checkpoint (plain types only)."""
+    """The metadata dict of a checkpoint (plain types only). ``pretraining``: what the agent
+    learned from (env steps, episodes, falls, ...), every env step counted."""
     meta = {
         "format_version": FORMAT_VERSION,
         "env_id": env_id,
@@ -110,6 +114,7 @@ def make_meta(
         "action_space": space_meta(action_space),
         "world_model_config": dataclasses.asdict(wm_config),
         "critic_config": dataclasses.asdict(critic_config),
+        "policy_config": dataclasses.asdict(policy_config or PolicyConfig()),
         "pretraining": dict(pretraining or {}),
         "versions": package_versions(),
     }
@@ -224,48 +229,78 @@ def load_checkpoint(path: str | os.PathLike, env: gym.Env | None = None) -> tupl
         raise ValueError(
             f"{path} has checkpoint format {version!r}, this code reads up to {FORMAT_VERSION}; upgrade latent-mpc"
         )
-    state, meta = _upgrade(payload["state"], payload["meta"], version)
+    _refuse_old(path, version)
+    state, meta = payload["state"], payload["meta"]
     if env is not None:
         _check_space("observation", meta["observation_space"], env.observation_space)
         _check_space("action", meta["action_space"], env.action_space)
     return state, meta
 
 
-def _upgrade(state: dict[str, Any], meta: dict[str, Any], version: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Bring an older checkpoint's state and metadata to the current format.
-
-    Version 1 called the fall head the "terminal" head (``terminal_head.*`` weights,
-    ``terminal_coef`` / ``terminal_pos_weight`` config fields); version 2 names it for what
-    it predicts, a fall.
-    """
-    if version < 2:
-        state = dict(state)
-        state["world_model"] = {k.replace("terminal_head.", "fall_head.", 1) if k.startswith("terminal_head.") else k: v
-                                for k, v in state["world_model"].items()}
-        meta = dict(meta)
-        config = dict(meta["world_model_config"])
-        for old, new in (("terminal_coef", "fall_coef"), ("terminal_pos_weight", "fall_pos_weight")):
-            if old in config:
-                config[new] = config.pop(old)
-        meta["world_model_config"] = config
-        meta["format_version"] = FORMAT_VERSION
-    return state, meta
+def _refuse_old(path: Path, version: int) -> None:
+    if version < 3:
+        raise ValueError(
+            f"{path} is a latent-mpc checkpoint of format {version}, made before the online learning "
+            "loop (a state-value critic, no policy prior); this code reads format 3. Retrain it: "
+            "`python examples/train.py --env <env> --checkpoint <path>` (or examples/pretrain.py)"
+        )
 
 
-def build_from_checkpoint(state: dict[str, dict[str, torch.Tensor]], meta: dict[str, Any]) -> tuple[WorldModel, Critic]:
-    """Rebuild ``(WorldModel, Critic)`` in eval mode from :func:`load_checkpoint`'s output."""
+def build_from_checkpoint(
+    state: dict[str, dict[str, torch.Tensor]], meta: dict[str, Any]
+) -> tuple[WorldModel, Critic, Policy]:
+    """Rebuild ``(WorldModel, Critic, Policy)`` in eval mode from :func:`load_checkpoint`'s output."""
     wm_config = WorldModelConfig(**meta["world_model_config"])
     critic_config = CriticConfig(**meta["critic_config"])
+    policy_config = PolicyConfig(**meta.get("policy_config", {}))
     obs_dim = math.prod(meta["observation_space"]["shape"])
     action_dim = math.prod(meta["action_space"]["shape"])
     world_model = WorldModel(obs_dim, action_dim, wm_config)
-    critic = Critic(wm_config.latent_dim, critic_config)
+    critic = Critic(wm_config.latent_dim, action_dim, critic_config)
+    policy = Policy(wm_config.latent_dim, action_dim, policy_config)
     try:
         world_model.load_state_dict(state["world_model"])
         critic.load_state_dict(state["critic"])
+        policy.load_state_dict(state["policy"])
     except (KeyError, RuntimeError) as err:
         raise ValueError(f"checkpoint state does not match its configs: {str(err).splitlines()[0]}") from None
-    return world_model.eval(), critic.eval()
+    return world_model.eval(), critic.eval(), policy.eval()
+
+
+def flatten_state(state: dict[str, Any], prefix: str = "") -> dict[str, torch.Tensor]:
+    """Nested optimiser state -> flat ``{"a/b/c": tensor}`` (checkpoints hold tensors only)."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten_state(value, name + "/"))
+        elif isinstance(value, list):
+            out.update(flatten_state(dict(enumerate(value)), name + "/#"))
+        elif isinstance(value, torch.Tensor):
+            out[name] = value
+        else:
+            out[name] = torch.tensor(value)
+    return out
+
+
+def unflatten_state(flat: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Inverse of :func:`flatten_state` (lists were marked with ``#``; int keys restored)."""
+    root: dict[str, Any] = {}
+    for name, value in flat.items():
+        parts = name.split("/")
+        node = root
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+
+    def rebuild(node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node.item() if node.dim() == 0 and not node.is_floating_point() else node
+        if node and all(k.startswith("#") for k in node):
+            return [rebuild(node[k]) for k in sorted(node, key=lambda k: int(k[1:]))]
+        return {(int(k) if k.isdigit() else k): rebuild(v) for k, v in node.items()}
+
+    return rebuild(root)
 
 
 def replay_path(checkpoint: str | os.PathLike) -> Path:

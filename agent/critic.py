@@ -1,16 +1,22 @@
-"""Cost-to-go critic: an ensemble of value heads on the world model's latent state.
+"""Action-value critic: an ensemble of Q heads on the world model's latent state.
 
-``value(z)`` predicts the discounted cost still to come, ``E[sum_k gamma^k c_{t+k}]``, with
-zero after termination; a fall transition's cost is the real (penalised) env cost, which
-matches the planner's accounting (``p_t * fall_cost`` inside the horizon). Planning uses
-``pessimistic(z)`` = mean + ``pessimism`` x std over heads; lower cost is better, so
-pessimism means a *higher* value (with 2 heads and ``pessimism=1`` this is their max).
+``q(z, a)`` predicts the discounted cost still to come after taking ``a`` in ``z`` and then
+following the policy prior, ``E[c_t + sum_{k>=1} gamma^k c_{t+k}]``, zero after termination
+(a fall ends the sum: its own cost, the env's penalty, is the last term). Lower is better.
 
-Training (in :class:`agent.train.Trainer`) uses TD(lambda) targets through a target
-network (Polyak-averaged), evaluated at the EMA target encoder's latents of real
-observations. Inputs are latents detached from the world model: the critic does not
-shape the latent space. Besides encodings of real observations it is also fit on the
-(detached) imagined latents of the training rollouts, the inputs the planner queries.
+Training (in :class:`agent.train.Trainer`) regresses every head on one-step TD targets
+
+    y_t = c_t + gamma (1 - terminated_t) max_{2 random heads} Qbar(zbar_{t+1}, pi(zbar_{t+1}))
+
+through a Polyak-averaged target copy ``Qbar`` at the EMA target encoder's latent of the
+real next observation, bootstrapped through the policy prior's action, so the targets
+follow the agent's improving behaviour rather than the data's. Taking the larger (more
+costly) of two random heads counters the optimism of bootstrapping from a minimum
+(TD-MPC2 takes the minimum of two random Q heads over rewards; Fujimoto et al., 2018).
+Inputs are latents detached from the world model: the critic does not shape the latent.
+
+The planner's terminal value is ``pessimistic(z, pi(z))`` = mean + ``pessimism`` x std over
+the heads.
 """
 
 from __future__ import annotations
@@ -21,69 +27,89 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from agent.layers import Ensemble, mlp
+from agent.layers import Ensemble
 
-__all__ = ["CriticConfig", "Critic"]
+__all__ = ["CriticConfig", "Critic", "discount_for_episode_length"]
+
+
+def discount_for_episode_length(max_episode_steps: int | None, default: float = 0.99) -> float:
+    """A discount whose horizon matches the episode: ``1 - 5 / T`` clipped to [0.95, 0.995].
+
+    Short episodes need a short effective horizon for TD to propagate costs quickly; long
+    ones a long one (TD-MPC2 sets its discount the same way). ``None``: ``default``.
+    """
+    if not max_episode_steps:
+        return default
+    return float(min(max(1.0 - 5.0 / max_episode_steps, 0.95), 0.995))
 
 
 @dataclass
 class CriticConfig:
-    """Hyper-parameters of the cost-to-go critic."""
+    """Hyper-parameters of the Q critic."""
 
     num_heads: int = 2
-    """Ensemble size K (>= 2) for the pessimistic estimate."""
+    """Ensemble size K (>= 2): TD targets use the larger of two random heads (with K = 2, both),
+    planning their spread. Larger K costs proportionally more per update."""
     hidden_dim: int = 128
     """Width of each head's hidden layers."""
     num_hidden: int = 2
     """Hidden layers per head."""
-    gamma: float = 0.99
-    """Discount of the cost-to-go (the planner must use the same)."""
-    lam: float = 0.95
-    """TD(lambda) mixing along the sampled window (0: one-step TD, 1: Monte Carlo + bootstrap)."""
+    gamma: float | None = None
+    """Discount of the cost-to-go (the planner uses the same). None: set from the env's
+    episode length by :func:`discount_for_episode_length` when the agent is built."""
     tau: float = 0.01
     """Polyak step of the target network."""
     lr: float = 1e-3
     """Adam learning rate."""
-    pessimism: float = 1.0
-    """kappa in mean + kappa * std over heads, used by ``pessimistic``."""
+    pessimism: float = 0.5
+    """kappa in mean + kappa * std over heads, the terminal value of planning."""
     imagined_coef: float = 0.5
-    """Weight of the loss on imagined (predicted) latents relative to encoded ones."""
+    """Weight of the loss on imagined (predicted) latents, the inputs the planner queries,
+    relative to encoded ones."""
     grad_clip: float = 10.0
     """Gradient-norm clip of each update."""
 
     def __post_init__(self):
         if self.num_heads < 2:
             raise ValueError(f"CriticConfig.num_heads must be >= 2 for a pessimistic ensemble, got {self.num_heads}")
-        if not 0.0 < self.gamma <= 1.0 or not 0.0 <= self.lam <= 1.0:
-            raise ValueError(f"need 0 < gamma <= 1 and 0 <= lam <= 1, got gamma={self.gamma}, lam={self.lam}")
+        if self.gamma is not None and not 0.0 < self.gamma <= 1.0:
+            raise ValueError(f"need 0 < gamma <= 1 (or None: from the episode length), got gamma={self.gamma}")
 
 
 class Critic(nn.Module):
-    """Ensemble of ``K`` value heads with a target copy; see the module docstring."""
+    """Ensemble of ``K`` Q heads with a target copy; see the module docstring."""
 
-    def __init__(self, latent_dim: int, config: CriticConfig | None = None):
+    def __init__(self, latent_dim: int, action_dim: int, config: CriticConfig | None = None):
         super().__init__()
         config = config or CriticConfig()
-        self.latent_dim, self.config = int(latent_dim), config
-        self.heads = Ensemble([mlp(latent_dim, config.hidden_dim, 1, config.num_hidden) for _ in range(config.num_heads)])
+        self.latent_dim, self.action_dim, self.config = int(latent_dim), int(action_dim), config
+        in_dim = latent_dim + action_dim
+        self.heads = Ensemble(config.num_heads, in_dim, config.hidden_dim, 1, config.num_hidden)
         self.target_heads = copy.deepcopy(self.heads).requires_grad_(False)
         # Values are learnt in units of value_scale (set from data) so that losses are O(1).
         self.register_buffer("value_scale", torch.ones(()))
+
+    @property
+    def gamma(self) -> float:
+        """The discount (``config.gamma``; 0.99 if it was never resolved)."""
+        return float(self.config.gamma) if self.config.gamma is not None else 0.99
 
     def set_value_scale(self, scale: float) -> None:
         """Set the output unit (e.g. the typical magnitude of discounted returns)."""
         self.value_scale.fill_(max(float(scale), 1e-6))
 
-    def value(self, z: torch.Tensor) -> torch.Tensor:
-        """Discounted cost-to-go of each head: ``z (..., Z) -> (..., K)``."""
-        return self.heads(z).squeeze(-1) * self.value_scale
+    def q(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Discounted cost-to-go of each head: ``z (..., Z), a (..., A) -> (..., K)``."""
+        return self.heads(torch.cat([z, a], dim=-1)).squeeze(-1) * self.value_scale
 
     @torch.no_grad()
-    def target_value(self, z: torch.Tensor) -> torch.Tensor:
-        """Target-network estimate, mean over heads: ``z (..., Z) -> (...)``."""
-        return self.target_heads(z).squeeze(-1).mean(-1) * self.value_scale
+    def target_q(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """TD bootstrap: the larger of two randomly chosen target heads, ``(..., Z), (..., A) -> (...)``."""
+        values = self.target_heads(torch.cat([z, a], dim=-1)).squeeze(-1)  # (..., K)
+        pick = torch.randperm(values.shape[-1], device=values.device)[:2]
+        return values[..., pick].amax(-1) * self.value_scale
 
-    def pessimistic(self, z: torch.Tensor) -> torch.Tensor:
-        """Pessimistic (high) cost-to-go, mean + kappa std over heads: ``z (..., Z) -> (...)``."""
-        values = self.value(z)
+    def pessimistic(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Mean + kappa std over heads: ``(..., Z), (..., A) -> (...)`` (higher = more cost)."""
+        values = self.q(z, a)
         return values.mean(-1) + self.config.pessimism * values.std(-1, unbiased=False)

@@ -1,17 +1,24 @@
 """The MPC agent: plan through the learned world model, act, observe, learn online.
 
-At every step the agent encodes the observation into a latent ``z0``, builds the
-planning objective over candidate action sequences ``a`` of shape ``(N, H, A)``
+At every step the agent encodes the observation into a latent ``z0`` and minimises the
+planning objective of :mod:`agent.objective` over action sequences ``(N, H, A)``,
 
-    J(a) = Σ_t γ^t alive_t [(1 - p_t) cost(z_t, a_t) + p_t fall_cost] + γ^H alive_H V(z_H)
-    z_{t+1} = next(z_t, a_t),  p_t = fall_prob(z_t, a_t),  alive_{t+1} = alive_t (1 - p_t)
+    J(a) = sum_t gamma^t alive_t [(1 - p_t) cost(z_t, a_t) + p_t fall_cost] + gamma^H alive_H V(z_H)
 
-where ``V`` is the critic's pessimistic cost-to-go, hands it to a planner from
-:mod:`planners` (gradient descent through the model by default), executes the first
-action and keeps the rest of the plan, shifted by one step, as the next warm start.
+with the terminal value ``V(z) = Q(z, pi(z))`` from the critic and the policy prior. The
+planner (gradient descent through the model by default) starts from the better of two
+warm starts: the previous plan shifted by one step, and the policy prior's own rollout
+through the model. The agent executes the first action and plans again.
+
+Learning is one loop for every agent (see :meth:`MPCAgent.observe`): ``seed_steps`` random
+actions while nothing is known, then planning, with ``updates_per_step`` gradient updates
+of world model, critic and policy per env step. A loaded agent continues with the same
+losses, its optimiser states included, so its first steps are not the sign-sized steps of a
+fresh Adam.
 
 References: LeCun, "A Path Towards Autonomous Machine Intelligence" (2022) for the
-architecture; Hansen et al., TD-MPC2 (2024) for latent MPC with a terminal value.
+architecture; Hansen, Su, Wang, TD-MPC2 (2024) for latent MPC with a learned Q and a
+policy prior.
 """
 
 from __future__ import annotations
@@ -28,42 +35,65 @@ import torch
 
 import planners
 from agent.buffer import ReplayBuffer, denormalize_action, normalize_action
-from agent.checkpoint import build_from_checkpoint, load_checkpoint, replay_path, save_checkpoint
-from agent.critic import Critic, CriticConfig
-from agent.objective import planning_objective
+from agent.checkpoint import (
+    build_from_checkpoint,
+    flatten_state,
+    load_checkpoint,
+    make_meta,
+    replay_path,
+    save_checkpoint,
+    unflatten_state,
+)
+from agent.critic import Critic, CriticConfig, discount_for_episode_length
+from agent.objective import planning_cost, planning_objective
+from agent.policy import Policy, PolicyConfig
 from agent.train import Trainer
-from agent.utils import resolve_device
+from agent.utils import episode_cost_to_go, resolve_device
 from agent.world_model import WorldModel, WorldModelConfig
 from planners import PlannerConfig
+
+POLICY_MODE = "policy"
+"""``AgentConfig.planner.name`` that acts with the policy prior alone (no planning)."""
+
+
+def _default_planner() -> PlannerConfig:
+    return PlannerConfig(horizon=25, num_samples=32, iterations=4)
 
 
 @dataclass
 class AgentConfig:
-    """How the agent plans and learns online."""
+    """How the agent plans and learns online (one set of defaults for every env)."""
 
-    planner: PlannerConfig = field(default_factory=PlannerConfig)
+    planner: PlannerConfig = field(default_factory=_default_planner)
+    """The planner and its budget; ``name="policy"`` acts with the policy prior alone."""
     online: bool = True
-    """Keep training the world model and critic on the agent's own experience."""
-    update_every: int = 50
-    """Env steps between bursts of online updates."""
-    updates_per_step: float = 0.5
-    """Gradient updates per new env step while the agent is still learning the task (from
-    scratch, or right after its own pretraining); a burst does update_every × this many."""
-    min_online_steps: int = 1000
-    """Replay steps required before online updates start (avoids overfitting a tiny buffer)."""
-    finetune_updates_per_step: float = 0.1
-    """Gradient updates per env step when fine-tuning a loaded, trained checkpoint."""
-    online_lr: float = 1e-5
-    """Adam step size when fine-tuning a loaded, trained checkpoint (learning agents use the
-    configs' own rates). A fresh Adam moves every weight by about lr per step whatever the
-    gradient: on the shipped cliff-car agent, 0.5 updates/step at 1e-4 drifted it from 48 to
-    25 successes in 50 held-out episodes; 0.1 at 1e-5 keeps it (README)."""
-    random_steps: int = 0
-    """First env steps taken with exploration noise instead of the planner (from scratch: > 0)."""
+    """Keep training world model, critic and policy on the agent's own experience."""
+    seed_steps: int = 1000
+    """Env steps of uniformly random actions before a fresh agent starts planning (and
+    updating: the first update burst is this many updates on the seed data)."""
+    updates_per_step: float = 1.0
+    """Gradient updates per env step once learning has started (fractions accumulate)."""
+    explore_noise: float = 0.1
+    """Std of Gaussian noise added to each planned action while training (normalised units)."""
     batch_size: int = 256
+    """Windows per update."""
     buffer_capacity: int = 200_000
+    """Replay transitions kept (allocated up front); the oldest are overwritten."""
     device: str = "auto"
     """"auto": CUDA when available, else CPU."""
+
+    def __post_init__(self):
+        if self.seed_steps < 0 or self.updates_per_step < 0 or self.explore_noise < 0:
+            raise ValueError(
+                f"need seed_steps >= 0, updates_per_step >= 0 and explore_noise >= 0, got "
+                f"{self.seed_steps}, {self.updates_per_step}, {self.explore_noise}"
+            )
+        names = sorted(planners.PLANNERS) + [POLICY_MODE]
+        if self.planner.name.lower() not in names:
+            raise ValueError(f"unknown planner {self.planner.name!r}; choose one of {names}")
+        if self.batch_size < 2 or self.buffer_capacity < self.batch_size:
+            raise ValueError(f"need batch_size >= 2 and buffer_capacity >= batch_size, got "
+                             f"{self.batch_size}, {self.buffer_capacity}")
 
 
 def check_env_spaces(env: gym.Env) -> None:
@@ -96,16 +126,16 @@ def check_env_spaces(env: gym.Env) -> None:
 class MPCAgent:
     """Model-predictive control through a learned latent world model.
 
-    Build one with :meth:`load` (a checkpoint), :meth:`pretrain` (collect data and train
-    first) or the constructor (fresh networks, learning from scratch online).
+    Build one with :meth:`load` (a checkpoint), :meth:`pretrain` (reward-free data first) or
+    the constructor (fresh networks that learn online from the first step).
 
     Args:
-        env: the environment the agent will act in (only its spaces are used).
+        env: the environment the agent will act in (only its spaces and spec are used).
         config: planning and online-learning settings.
-        world_model, critic: trained networks; fresh ones when None.
-        seed: seeds the planner, exploration noise and online updates.
-        pretraining_stats: what the pretraining data cost (steps, episodes, falls), reported
-            honestly by the benchmarks.
+        world_model, critic, policy: trained networks; fresh ones when None.
+        seed: seeds initialisation, the planner, exploration and batch sampling.
+        pretraining_stats: what the agent learned from before this object existed (env
+            steps, episodes, falls, ...), carried into checkpoints and reports.
     """
 
     def __init__(
@@ -115,8 +145,10 @@ class MPCAgent:
         *,
         world_model: WorldModel | None = None,
         critic: Critic | None = None,
+        policy: Policy | None = None,
         wm_config: WorldModelConfig | None = None,
         critic_config: CriticConfig | None = None,
+        policy_config: PolicyConfig | None = None,
         seed: int = 0,
         pretraining_stats: dict[str, Any] | None = None,
         env_id: str | None = None,
@@ -132,22 +164,31 @@ class MPCAgent:
         self.seed = seed
         torch.manual_seed(seed)
 
-        # A trained model handed in (a checkpoint) is fine-tuned gently; a fresh one learns.
-        self.fine_tuning = world_model is not None
         if world_model is None:
             world_model = WorldModel(self.obs_dim, self.action_dim, wm_config or WorldModelConfig())
         if critic is None:
-            critic = Critic(world_model.config.latent_dim, critic_config or CriticConfig())
+            critic_config = critic_config or CriticConfig()
+            if critic_config.gamma is None:
+                steps = getattr(getattr(env, "spec", None), "max_episode_steps", None)
+                critic_config = dataclasses.replace(critic_config, gamma=discount_for_episode_length(steps))
+            critic = Critic(world_model.config.latent_dim, self.action_dim, critic_config)
+        if policy is None:
+            policy = Policy(world_model.config.latent_dim, self.action_dim, policy_config or PolicyConfig())
         self.world_model = world_model.to(self.device)
         self.critic = critic.to(self.device)
+        self.policy = policy.to(self.device)
         self.pretraining_stats = dict(pretraining_stats or {"steps": 0, "episodes": 0, "falls": 0})
 
         self.planner = self._make_planner()
-        self.trainer: Trainer | None = None
+        self.trainer = Trainer(self.world_model, self.critic, self.policy, seed=seed)
         self.buffer = ReplayBuffer(self.obs_dim, self.action_dim, self.config.buffer_capacity)
+        self.training = False
+        """Exploration on (seed-phase random actions, noise on planned actions); the learning
+        loop turns it on while it collects experience and off for evaluation episodes."""
         self._rng = np.random.default_rng(seed)
-        self._noise = np.zeros(self.action_dim)
         self._plan: torch.Tensor | None = None  # (H, A) previous plan, normalised actions
+        self._update_credit = 0.0
+        self._online_counts = {"steps": 0, "episodes": 0, "falls": 0}
         self.total_steps = 0
         self.plan_times_ms: list[float] = []  # wall time of each act() in the current episode
         self.last_plan_cost: float = float("nan")
@@ -155,10 +196,22 @@ class MPCAgent:
         self.last_update_info: dict[str, float] = {}
 
     # ------------------------------------------------------------------ construction
-    def _make_planner(self) -> planners.Planner:
+    @property
+    def policy_mode(self) -> bool:
+        """Whether the agent acts with the policy prior alone (``planner.name == "policy"``)."""
+        return self.config.planner.name.lower() == POLICY_MODE
+
+    def _make_planner(self) -> planners.Planner | None:
+        if self.policy_mode:
+            return None
         ones = torch.ones(self.action_dim)
         pc = dataclasses.replace(self.config.planner, seed=self.seed)
         return pc.build(None, -ones, ones, device=self.device)
+
+    @property
+    def started(self) -> bool:
+        """Whether the networks have been trained (normalisers set): planning can start."""
+        return self.world_model.normalizer_ready
 
     @classmethod
     def load(
@@ -167,32 +220,27 @@ class MPCAgent:
         """Load a checkpoint written by :meth:`save` or ``examples/pretrain.py``.
 
         Raises ``ValueError`` when the checkpoint was made for other observation/action
-        spaces, and a clear error for a missing or corrupt file.
+        spaces, and a clear error for a missing or corrupt file. Optimiser states saved with
+        the checkpoint are restored, and so is the replay subset saved beside it
+        (``x.replay.npz``), so online learning continues where training stopped.
         """
         state, meta = load_checkpoint(path, env)
-        world_model, critic = build_from_checkpoint(state, meta)
+        world_model, critic, policy = build_from_checkpoint(state, meta)
         if config is None and "agent_config" in meta:
             config = agent_config_from_dict(meta["agent_config"])
-        agent = cls(
-            env,
-            config,
-            world_model=world_model,
-            critic=critic,
-            seed=seed,
-            pretraining_stats=meta.get("pretraining"),
-            env_id=meta.get("env_id"),
-        )
+        agent = cls(env, config, world_model=world_model, critic=critic, policy=policy, seed=seed,
+                    pretraining_stats=meta.get("pretraining"), env_id=meta.get("env_id"))
+        if "trainer" in state:
+            agent.trainer.load_state_dict(unflatten_state(state["trainer"]))
         rehearsal = replay_path(path)
         if agent.config.online and rehearsal.exists():
-            # Online updates mix this pretraining subset with new experience: trained on its
-            # own (fall-free) driving alone, the fall head forgets falls and the car drives off.
-            agent.buffer = ReplayBuffer.load(rehearsal, capacity=agent.config.buffer_capacity)
-            if agent.buffer.obs_dim != agent.obs_dim or agent.buffer.action_dim != agent.action_dim:
+            buffer = ReplayBuffer.load(rehearsal, capacity=agent.config.buffer_capacity)
+            if buffer.obs_dim != agent.obs_dim or buffer.action_dim != agent.action_dim:
                 raise ValueError(
-                    f"{rehearsal} holds obs/action dims ({agent.buffer.obs_dim}, "
-                    f"{agent.buffer.action_dim}) but the checkpoint has ({agent.obs_dim}, "
-                    f"{agent.action_dim}); delete it or re-run examples/pretrain.py"
+                    f"{rehearsal} holds obs/action dims ({buffer.obs_dim}, {buffer.action_dim}) but the "
+                    f"checkpoint has ({agent.obs_dim}, {agent.action_dim}); delete it or retrain"
                 )
+            agent.buffer = buffer
         return agent
 
     @classmethod
@@ -205,10 +253,11 @@ class MPCAgent:
         progress: bool = True,
         seed: int | None = None,
     ) -> MPCAgent:
-        """Collect exploration data in ``env``, train the world model and critic, return the agent.
+        """Collect reward-free exploration data in ``env``, train on it, return the agent.
 
-        ``env`` is a Gymnasium env or an env spec accepted by :func:`envs.make_env`; the data
-        is collected in fresh copies made from its spec. ``pretrain_config`` is an
+        An option, not a prerequisite: a fresh agent learns online by itself. ``env`` is a
+        Gymnasium env or an env spec accepted by :func:`envs.make_env`; the data is collected
+        in fresh copies made from its spec. ``pretrain_config`` is an
         :class:`agent.pretrain.PretrainConfig`.
         """
         from agent.pretrain import PretrainConfig
@@ -228,58 +277,75 @@ class MPCAgent:
         if seed is not None:
             pcfg = dataclasses.replace(pcfg, seed=seed)
         result = run_pretraining(spec, pcfg, progress=progress)
-        agent = cls(
-            env_obj,
-            config,
-            world_model=result.world_model,
-            critic=result.critic,
-            seed=pcfg.seed,
-            pretraining_stats=result.stats,
-            env_id=spec,
-        )
+        agent = cls(env_obj, config, world_model=result.world_model, critic=result.critic,
+                    policy=result.policy, seed=pcfg.seed, pretraining_stats=result.stats, env_id=spec)
         agent.buffer = result.buffer
-        agent.trainer = result.trainer  # keeps learning at the pretraining rate
-        agent.fine_tuning = False
+        agent.trainer = result.trainer  # keeps its optimiser states
         return agent
 
     def save(self, path: str | Path, replay_steps: int = 20_000) -> None:
-        """Write state dicts and plain metadata atomically (loadable with ``weights_only=True``),
-        and up to ``replay_steps`` transitions of the replay buffer beside it for online
-        rehearsal (``x.replay.npz``; 0 or an empty buffer: none)."""
-        from agent.checkpoint import make_meta
-
+        """Write state dicts (networks and optimisers) and plain metadata atomically (loadable
+        with ``weights_only=True``), and up to ``replay_steps`` transitions of the replay
+        buffer beside it for online rehearsal (``x.replay.npz``; 0 or an empty buffer: none)."""
         meta = make_meta(
             env_id=self.env_id,
             observation_space=self.observation_space,
             action_space=self.action_space,
             wm_config=self.world_model.config,
             critic_config=self.critic.config,
-            pretraining=self.pretraining_stats,
+            policy_config=self.policy.config,
+            pretraining=self.experience_stats(),
         )
         meta["agent_config"] = dataclasses.asdict(self.config)
-        state = {"world_model": self.world_model.state_dict(), "critic": self.critic.state_dict()}
+        state = {"world_model": self.world_model.state_dict(), "critic": self.critic.state_dict(),
+                 "policy": self.policy.state_dict(), "trainer": flatten_state(self.trainer.state_dict())}
         save_checkpoint(path, state, meta)
         if replay_steps > 0 and self.buffer.num_steps > 0:
             self.buffer.subset(replay_steps, np.random.default_rng(self.seed)).save(replay_path(path))
+
+    def experience_stats(self) -> dict[str, Any]:
+        """What this agent learned from: its pretraining stats plus the env steps, episodes and
+        falls it has observed online since (every transition passed to :meth:`observe`)."""
+        stats = dict(self.pretraining_stats)
+        for key, value in self._online_counts.items():
+            stats[key] = int(stats.get(key, 0)) + value
+        return stats
+
+    def experience_counts(self) -> dict[str, int]:
+        """Env steps, finished episodes and falls passed to :meth:`observe` by this object."""
+        return dict(self._online_counts)
 
     # ------------------------------------------------------------------ acting
     def reset(self, seed: int | None = None) -> None:
         """Start a new episode: forget the warm start; reseed the planner if ``seed`` is given."""
         self._plan = None
-        self._noise[:] = 0.0
         self.plan_times_ms = []
         if seed is not None:
-            self.planner.reset(seed)
+            if self.planner is not None:
+                self.planner.reset(seed)
             self._rng = np.random.default_rng(seed)
 
     @property
     def gamma(self) -> float:
-        return float(self.critic.config.gamma)
+        return self.critic.gamma
+
+    def terminal_value(self, z: torch.Tensor) -> torch.Tensor:
+        """Cost-to-go beyond the horizon, ``V(z) = Q(z, pi(z))`` (pessimistic over heads): ``(N, Z) -> (N,)``."""
+        return self.critic.pessimistic(z, self.policy(z))
 
     def objective_for(self, z0: torch.Tensor) -> planners.Objective:
-        """The planning objective (:mod:`agent.objective`) from latent ``z0 (Z,)``, with the
-        critic's pessimistic cost-to-go as terminal value: actions (N, H, A) -> (N,)."""
-        return planning_objective(self.world_model, self.critic.pessimistic, z0, self.gamma)
+        """The planning objective (:mod:`agent.objective`) from latent ``z0 (Z,)``: actions (N, H, A) -> (N,)."""
+        return planning_objective(self.world_model, self.terminal_value, z0, self.gamma)
+
+    @torch.no_grad()
+    def policy_rollout(self, z0: torch.Tensor, horizon: int) -> torch.Tensor:
+        """The policy prior's actions along its own imagined trajectory from ``z0 (Z,)``: ``(H, A)``."""
+        z, actions = z0[None], []
+        for _ in range(horizon):
+            a = self.policy(z)
+            actions.append(a[0])
+            z = self.world_model.next(z, a)
+        return torch.stack(actions)
 
     def _check_obs(self, obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs, dtype=np.float32)
@@ -287,7 +353,7 @@ class MPCAgent:
             raise ValueError(
                 f"observation has shape {obs.shape}, but this agent was built for "
                 f"{self.observation_space.shape} (env {self.env_id!r}). Use the env the agent "
-                "was trained on, or pretrain a new agent for this env."
+                "was trained on, or train a new agent for this env."
             )
         if not np.all(np.isfinite(obs)):
             bad = np.flatnonzero(~np.isfinite(obs)).tolist()
@@ -305,40 +371,46 @@ class MPCAgent:
         """Plan from ``obs`` and return the first action, inside the env's action bounds."""
         obs = self._check_obs(obs)
         start = time.perf_counter()
-        if self.total_steps < self.config.random_steps:
-            action = self._explore()
+        if self.training and not self.started:
+            action = self._rng.uniform(-1.0, 1.0, self.action_dim)  # seeding: nothing learnt yet
         else:
-            action = self._plan_action(obs)
+            z0 = self._encode(obs)
+            if self.policy_mode:
+                with torch.no_grad():
+                    action = self.policy(z0[None])[0].cpu().numpy()
+            else:
+                action = self._plan_action(z0)
+            if self.training and self.config.explore_noise > 0:
+                action = action + self.config.explore_noise * self._rng.standard_normal(self.action_dim)
         self.plan_times_ms.append((time.perf_counter() - start) * 1e3)
-        return denormalize_action(action, self.action_space).astype(self.action_space.dtype)
+        return denormalize_action(np.clip(action, -1.0, 1.0), self.action_space).astype(self.action_space.dtype)
 
-    def _explore(self) -> np.ndarray:
-        # Ornstein-Uhlenbeck-like correlated noise: smooth random driving, not jitter.
-        self._noise = 0.8 * self._noise + 0.6 * self._rng.standard_normal(self.action_dim)
-        return np.clip(self._noise, -1.0, 1.0)
-
-    def _plan_action(self, obs: np.ndarray) -> np.ndarray:
-        z0 = self._encode(obs)
-        init = None
+    def _plan_action(self, z0: torch.Tensor) -> np.ndarray:
+        horizon = self.planner.horizon
+        init = self.policy_rollout(z0, horizon)  # (H, A)
         if self._plan is not None:
-            init = planners.shift(self._plan)  # (H, A): drop the executed action, repeat the last
+            # Two warm starts: the previous plan shifted and the policy's rollout; keep the better.
+            shifted = planners.shift(self._plan)
+            with torch.no_grad():
+                costs = planning_cost(self.world_model, self.terminal_value, z0, torch.stack([shifted, init]), self.gamma)
+            if bool(costs[0] < costs[1]):
+                init = shifted
         try:
             result = self.planner.plan(self.objective_for(z0), init=init)
         except RuntimeError:
-            # Every candidate's cost was NaN/inf: keep following the previous plan (or stand
-            # still) rather than sending garbage to env.step.
+            # Every candidate's cost was NaN/inf: follow the warm start rather than sending
+            # garbage to env.step.
             self.plan_failures += 1
-            fallback = init if init is not None else torch.zeros(self.planner.horizon, self.action_dim)
-            self._plan = fallback
+            self._plan = init
             self.last_plan_cost = float("nan")
-            return fallback[0].cpu().numpy()
+            return init[0].cpu().numpy()
         self._plan = result.actions.detach()
         self.last_plan_cost = result.cost
         action = self._plan[0].cpu().numpy()
         if not np.all(np.isfinite(action)):  # planners promise this never happens; be sure
             self.plan_failures += 1
             return np.zeros(self.action_dim)
-        return np.clip(action, -1.0, 1.0)
+        return action
 
     # ------------------------------------------------------------------ learning
     def observe(
@@ -351,11 +423,15 @@ class MPCAgent:
         truncated: bool,
         info: dict[str, Any] | None = None,
     ) -> dict[str, float]:
-        """Record a transition; with online learning on, train every ``update_every`` steps.
+        """Record a transition and, with online learning on, learn from the replay buffer.
 
-        Returns the last update's scalar losses (empty when no update ran).
+        A fresh agent waits for ``seed_steps`` transitions, then sets its normalisers from
+        them and makes ``seed_steps`` updates at once; from then on (and from the first step
+        for a trained agent) it makes ``updates_per_step`` updates per call. Returns the last
+        update's scalars (empty when no update ran).
         """
         info = info or {}
+        fell = info.get("fell")  # None: the env does not say, so a termination counts as a fall
         self.buffer.add(
             np.asarray(obs, dtype=np.float32),
             normalize_action(np.asarray(action, dtype=np.float32), self.action_space),
@@ -363,43 +439,67 @@ class MPCAgent:
             np.asarray(next_obs, dtype=np.float32),
             bool(terminated),
             bool(truncated),
-            info.get("fell"),  # None: the env does not say, so a termination counts as a fall
+            fell,
         )
+        counts = self._online_counts
+        counts["steps"] += 1
+        if terminated or truncated:
+            counts["episodes"] += 1
+            counts["falls"] += int(bool(terminated) if fell is None else bool(fell))
         self.total_steps += 1
         if not self.config.online:
             return {}
-        if self.buffer.num_steps < max(self.config.min_online_steps, self.config.batch_size):
-            return {}
-        if self.total_steps % self.config.update_every != 0:
-            return {}
-        rate = self.config.finetune_updates_per_step if self.fine_tuning else self.config.updates_per_step
-        return self.update(max(1, int(round(self.config.update_every * rate))))
+        if not self.started:
+            if self.buffer.num_steps < max(self.config.seed_steps, self.config.batch_size):
+                return {}
+            self.initialise_from_buffer()
+            return self.update(max(self.config.seed_steps, 1))
+        if (terminated or truncated) and (bool(terminated) if fell is None else bool(fell)):
+            self._refresh_fall_cost()
+        self._update_credit += self.config.updates_per_step
+        count = int(self._update_credit)
+        self._update_credit -= count
+        return self.update(count) if count else {}
+
+    def initialise_from_buffer(self) -> None:
+        """Set the data-derived units from the replay buffer: observation normaliser, cost
+        scale, fall cost and value scale (once, before the first update of a fresh agent)."""
+        buffer = self.buffer
+        slots = buffer.valid_slots()
+        self.world_model.set_normalizer(buffer.observations())
+        self.world_model.set_fall_cost(buffer.cost[slots], buffer.fell[slots])
+        returns = episode_cost_to_go(buffer.cost, buffer.episodes(), self.gamma)
+        self.critic.set_value_scale(float(np.sqrt(np.mean(returns**2))) if returns.size else 1.0)
+
+    def _refresh_fall_cost(self) -> None:
+        """``fall_cost`` = mean cost of every fall transition in the buffer (it may have had none
+        when the units were first set)."""
+        slots = self.buffer.valid_slots()
+        fell = self.buffer.fell[slots]
+        if fell.any():
+            self.world_model.fall_cost.fill_(float(self.buffer.cost[slots][fell].mean()))
 
     def update(self, num_updates: int) -> dict[str, float]:
-        """Run ``num_updates`` gradient steps on world model and critic from the replay buffer."""
-        if self.trainer is None:
-            wm_config, critic_config = self.world_model.config, self.critic.config
-            if self.fine_tuning:
-                wm_config = dataclasses.replace(wm_config, lr=self.config.online_lr)
-                critic_config = dataclasses.replace(critic_config, lr=self.config.online_lr)
-            self.trainer = Trainer(
-                self.world_model, self.critic, wm_config, critic_config, seed=self.seed
-            )
-            if self.buffer.num_steps and not self.world_model.normalizer_ready:
-                self.world_model.set_normalizer(self.buffer.observations())
+        """Run ``num_updates`` gradient steps on world model, critic and policy from the replay buffer."""
+        if not self.started:
+            self.initialise_from_buffer()
         info: dict[str, float] = {}
         horizon = self.world_model.config.horizon
         for _ in range(num_updates):
             batch = self.buffer.sample(self.config.batch_size, horizon, self._rng)
             info = self.trainer.update(batch)
-        self.last_update_info = info
+        if num_updates:
+            self.world_model.eval()
+            self.last_update_info = info
         return info
 
 
 def agent_config_from_dict(d: dict[str, Any]) -> AgentConfig:
+    """Rebuild an :class:`AgentConfig` from ``dataclasses.asdict`` output (checkpoint metadata)."""
     d = dict(d)
     planner = PlannerConfig(**d.pop("planner", {}))
-    return AgentConfig(planner=planner, **d)
+    known = {f.name for f in dataclasses.fields(AgentConfig)}
+    return AgentConfig(planner=planner, **{k: v for k, v in d.items() if k in known})
 
 
 def _env_id(env: gym.Env) -> str | None:

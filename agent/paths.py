@@ -1,6 +1,6 @@
 """Where checkpoints are found and cached, from a source checkout or an installed package.
 
-A checkpoint for an env spec is named ``{env_slug(spec)}.pt`` (``cliff-car.pt``) and looked
+A checkpoint for an env spec is named ``{env_slug(spec)}.pt`` (a file-name form of the spec) and looked
 up in two places, in this order:
 
 1. the *shipped* directory, :func:`shipped_dir`: ``$LATENT_MPC_CHECKPOINTS`` when that
@@ -8,7 +8,7 @@ up in two places, in this order:
    editable install, or a clone on ``PYTHONPATH``); a wheel installed into
    site-packages has no shipped directory unless the variable points at one;
 2. the cache, :func:`cache_dir`: ``$XDG_CACHE_HOME/latent-mpc`` (default
-   ``~/.cache/latent-mpc``), where the CLIs keep what they pretrain on the spot.
+   ``~/.cache/latent-mpc``), where the CLIs keep the agents they train on the spot.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Pretraining: collect reward-free exploration data, train world model and critic, report.
 
-    result = pretrain("cliff-car", PretrainConfig(env="cliff-car"))
-    save_pretrained("checkpoints/cliff-car.pt", result)
+    result = pretrain(spec, PretrainConfig(env=spec))
+    save_pretrained(f"checkpoints/{env_slug(spec)}.pt", result)
 
 TensorBoard logs go to ``{log_dir}/{env}__pretrain__{seed}__{time}`` with tags
 ``losses/...`` and ``charts/...`` and the hyper-parameters as a text table (CleanRL's
@@ -21,9 +21,10 @@ import numpy as np
 import torch
 
 from agent.buffer import ReplayBuffer
-from agent.checkpoint import env_slug, make_meta, save_checkpoint
+from agent.checkpoint import env_slug, flatten_state, make_meta, save_checkpoint
 from agent.collect import collect, make_env_fn
-from agent.critic import Critic, CriticConfig
+from agent.critic import Critic, CriticConfig, discount_for_episode_length
+from agent.policy import Policy, PolicyConfig
 from agent.train import Trainer
 from agent.utils import episode_cost_to_go, hparam_table, resolve_device
 from agent.world_model import WorldModel, WorldModelConfig
@@ -35,8 +36,8 @@ __all__ = ["PretrainConfig", "PretrainResult", "pretrain", "save_pretrained", "d
 class PretrainConfig:
     """Data collection and training budget of a pretraining run."""
 
-    env: str = "cliff-car"
-    """Env spec: a short name (cliff-car), a Gymnasium id, or package.module:Factory."""
+    env: str
+    """Env spec, as ``envs.make_env`` takes it: a short name, a Gymnasium id, or package.module:Factory."""
     seed: int = 0
     """Seeds collection (env seeds 1,000,000 + 1000 * seed + i), initialisation and sampling."""
     collect_steps: int = 100_000
@@ -53,6 +54,7 @@ class PretrainConfig:
     """Windows per update."""
     world_model: WorldModelConfig = field(default_factory=WorldModelConfig)
     critic: CriticConfig = field(default_factory=CriticConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
     log_dir: str | None = "runs"
     """TensorBoard root: a run goes to ``{log_dir}/{env}__pretrain__{seed}__{time}``, relative
     to the working directory unless absolute (None: no logs)."""
@@ -77,6 +79,7 @@ class PretrainResult:
 
     world_model: WorldModel
     critic: Critic
+    policy: Policy
     buffer: ReplayBuffer
     trainer: Trainer
     stats: dict[str, Any]
@@ -96,7 +99,10 @@ def pretrain(env_spec: str | None = None, config: PretrainConfig | None = None, 
 
     ``env_spec`` overrides ``config.env`` (a spec string, or a zero-argument env constructor).
     """
-    config = config or PretrainConfig()
+    if config is None:
+        if env_spec is None:
+            raise ValueError("pretrain needs an env: pass env_spec or a PretrainConfig(env=...)")
+        config = PretrainConfig(env=env_spec if isinstance(env_spec, str) else "callable")
     spec = env_spec if env_spec is not None else config.env
     if config.threads is not None:
         torch.set_num_threads(config.threads)
@@ -110,19 +116,25 @@ def pretrain(env_spec: str | None = None, config: PretrainConfig | None = None, 
     probe = make_env_fn(spec)()
     observation_space, action_space = probe.observation_space, probe.action_space
     env_id = spec if isinstance(spec, str) else getattr(getattr(probe, "spec", None), "id", None)
+    max_episode_steps = getattr(getattr(probe, "spec", None), "max_episode_steps", None)
     probe.close()
 
     torch.manual_seed(config.seed)
     world_model = WorldModel(buffer.obs_dim, buffer.action_dim, config.world_model)
-    critic = Critic(config.world_model.latent_dim, config.critic)
+    critic_config = config.critic
+    if critic_config.gamma is None:
+        critic_config = dataclasses.replace(critic_config, gamma=discount_for_episode_length(max_episode_steps))
+    critic = Critic(config.world_model.latent_dim, buffer.action_dim, critic_config)
+    policy = Policy(config.world_model.latent_dim, buffer.action_dim, config.policy)
     order = buffer.valid_slots()
     world_model.set_normalizer(buffer.observations())
     world_model.set_fall_cost(buffer.cost[order], buffer.fell[order])
-    returns = discounted_returns(buffer, config.critic.gamma)
+    returns = discounted_returns(buffer, critic.gamma)
     critic.set_value_scale(float(np.sqrt(np.mean(returns**2))) if returns.size else 1.0)
     world_model.to(device)
     critic.to(device)
-    trainer = Trainer(world_model, critic, config.world_model, config.critic, seed=config.seed)
+    policy.to(device)
+    trainer = Trainer(world_model, critic, policy, seed=config.seed)
 
     writer = None
     if config.log_dir is not None and config.updates > 0:
@@ -159,6 +171,7 @@ def pretrain(env_spec: str | None = None, config: PretrainConfig | None = None, 
         writer.close()
     world_model.eval()
     critic.eval()
+    policy.eval()
 
     wall = time.perf_counter() - start
     stats: dict[str, Any] = {
@@ -171,16 +184,18 @@ def pretrain(env_spec: str | None = None, config: PretrainConfig | None = None, 
         "wall_seconds": round(wall, 2),
         "final": {k: float(v) for k, v in info.items()},
     }
-    return PretrainResult(world_model, critic, buffer, trainer, stats, observation_space, action_space, env_id)
+    return PretrainResult(world_model, critic, policy, buffer, trainer, stats, observation_space, action_space, env_id)
 
 
 def save_pretrained(path: str | Path, result: PretrainResult, config: PretrainConfig | None = None) -> Path:
-    """Write the networks (not the buffer) and metadata of ``result`` as a checkpoint."""
+    """Write the networks, optimiser states and metadata of ``result`` (not the buffer) as a checkpoint."""
     extra = {"pretrain_config": dataclasses.asdict(config)} if config is not None else {}
     meta = make_meta(
         result.env_id, result.observation_space, result.action_space,
-        result.world_model.config, result.critic.config, pretraining=result.stats, **extra,
+        result.world_model.config, result.critic.config, pretraining=result.stats,
+        policy_config=result.policy.config, **extra,
     )
-    state = {"world_model": result.world_model.state_dict(), "critic": result.critic.state_dict()}
+    state = {"world_model": result.world_model.state_dict(), "critic": result.critic.state_dict(),
+             "policy": result.policy.state_dict(), "trainer": flatten_state(result.trainer.state_dict())}
     return save_checkpoint(path, state, meta)
 

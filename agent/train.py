@@ -1,7 +1,7 @@
-"""One gradient step on the world model and the critic from a batch of windows.
+"""One gradient step on the world model, the critic and the policy prior from a batch of windows.
 
-Used by pretraining and by the MPC agent's online learning. A batch is the dict returned
-by :meth:`agent.buffer.ReplayBuffer.sample`: ``obs (B, H+1, O)``, ``action (B, H, A)``,
+Used by pretraining and by the agent's online learning. A batch is the dict returned by
+:meth:`agent.buffer.ReplayBuffer.sample`: ``obs (B, H+1, O)``, ``action (B, H, A)``,
 ``cost, terminated, fell, mask (B, H)``.
 
 World-model loss (weights in :class:`~agent.world_model.WorldModelConfig`), with
@@ -15,9 +15,18 @@ World-model loss (weights in :class:`~agent.world_model.WorldModelConfig`), with
 - cost: MSE of ``symlog(cost / cost_scale)`` (the cost head's raw output) on valid non-fall transitions;
 - fall: BCE of ``fall_logit(z_t, a_t)`` against ``fell`` on valid transitions.
 
-Critic loss: MSE (in units of ``value_scale``) to TD(lambda) targets built from real costs
-and the target critic at target-encoder latents, on detached online encodings and,
-weighted by ``imagined_coef``, on the detached imagined latents.
+Critic loss: MSE (in units of ``value_scale``) of every Q head to one-step TD targets
+bootstrapped through the policy prior at the target encoder's next latent (see
+:mod:`agent.critic`), on detached online encodings and, weighted by ``imagined_coef``,
+on the detached imagined latents.
+
+Policy loss (after the critic's step): ``Q(z, a~pi(z)) / q_scale - entropy_coef * A *
+entropy + imitation_coef * ||pi(z) - a||^2`` on detached online encodings, stepping the
+policy's parameters only. The imitation term pulls the prior toward the actions stored in
+the buffer (online: the planner's own, so the prior amortises it), which keeps ``Q(z,
+pi(z))`` on actions the critic has seen: without it, a critic bootstrapped through a
+policy that only minimises Q exploits Q's errors on unseen actions (the over-optimism of
+offline TD learning; Fujimoto & Gu, TD3+BC, 2021).
 """
 
 from __future__ import annotations
@@ -28,7 +37,8 @@ import torch.nn.functional as F
 
 from agent.buffer import ReplayBuffer
 from agent.critic import Critic, CriticConfig
-from agent.math import ema_update, lambda_returns, masked_mean, vicreg_covariance, vicreg_variance
+from agent.math import ema_update, masked_mean, vicreg_covariance, vicreg_variance
+from agent.policy import Policy, PolicyConfig
 from agent.world_model import WorldModel, WorldModelConfig, symlog
 
 __all__ = ["Trainer", "check_batch"]
@@ -55,24 +65,46 @@ def check_batch(batch: dict[str, torch.Tensor], step: int | None = None) -> None
 
 
 class Trainer:
-    """Owns the optimisers; :meth:`update` does one step on both networks plus EMA/target updates."""
+    """Owns the optimisers; :meth:`update` does one step on all three networks plus EMA/target updates."""
 
     def __init__(
         self,
         world_model: WorldModel,
         critic: Critic,
+        policy: Policy,
         wm_config: WorldModelConfig | None = None,
         critic_config: CriticConfig | None = None,
+        policy_config: PolicyConfig | None = None,
         seed: int = 0,
     ):
-        self.world_model, self.critic = world_model, critic
+        self.world_model, self.critic, self.policy = world_model, critic, policy
         self.wm_config = wm_config or world_model.config
         self.critic_config = critic_config or critic.config
+        self.policy_config = policy_config or policy.config
         online_wm = [p for name, p in world_model.named_parameters() if not name.startswith("target_")]
         self.wm_optim = torch.optim.Adam(online_wm, lr=self.wm_config.lr)
         self.critic_optim = torch.optim.Adam(critic.heads.parameters(), lr=self.critic_config.lr)
+        self.policy_optim = torch.optim.Adam(policy.parameters(), lr=self.policy_config.lr)
         self.rng = np.random.default_rng(seed)  # batch sampling in :meth:`train`
         self.num_updates = 0
+
+    def _optimisers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"wm_optim": self.wm_optim, "critic_optim": self.critic_optim, "policy_optim": self.policy_optim}
+
+    def state_dict(self) -> dict:
+        """Adam moments and step counts (tensors only) and the update count, to resume exactly.
+
+        Hyper-parameters (``param_groups``) are not saved: they come from the configs."""
+        out: dict = {name: opt.state_dict()["state"] for name, opt in self._optimisers().items()}
+        out["num_updates"] = self.num_updates
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, opt in self._optimisers().items():
+            current = opt.state_dict()
+            current["state"] = {int(k): v for k, v in state.get(name, {}).items()}
+            opt.load_state_dict(current)
+        self.num_updates = int(state.get("num_updates", 0))
 
     def train(self, buffer: ReplayBuffer, num_updates: int, batch_size: int = 128) -> dict[str, float]:
         """``num_updates`` calls of :meth:`update` on windows sampled from ``buffer``; last scalars."""
@@ -82,7 +114,7 @@ class Trainer:
         return info
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One gradient step on world model and critic; returns a flat dict of scalars."""
+        """One gradient step on world model, critic and policy; returns a flat dict of scalars."""
         check_batch(batch, self.num_updates)
         device = self.world_model.obs_mean.device
         batch = {k: v.to(device) for k, v in batch.items()}
@@ -130,14 +162,15 @@ class Trainer:
             + cfg.fall_coef * loss_fall
         )
 
-        # ---- critic: TD(lambda) targets through the target network
-        critic = self.critic
+        # ---- critic: one-step TD targets bootstrapped through the policy prior
+        critic, policy = self.critic, self.policy
         with torch.no_grad():
-            next_value = critic.target_value(target_z[:, 1:])  # (B, H)
-            returns = lambda_returns(cost, next_value, terminated, mask, ccfg.gamma, ccfg.lam)  # (B, H)
+            next_z = target_z[:, 1:]  # (B, H, Z)
+            next_value = critic.target_q(next_z, policy(next_z))  # (B, H)
+            returns = cost + critic.gamma * (1.0 - terminated) * next_value  # (B, H)
         scale = critic.value_scale
-        value_real = critic.value(online_z[:, :-1].detach())  # (B, H, K)
-        value_imag = critic.value(torch.stack(latents[:-1], 1).detach())  # (B, H, K)
+        value_real = critic.q(online_z[:, :-1].detach(), action)  # (B, H, K)
+        value_imag = critic.q(torch.stack(latents[:-1], 1).detach(), action)  # (B, H, K)
         sq_real = ((value_real - returns[..., None]) / scale).pow(2).mean(-1)
         sq_imag = ((value_imag - returns[..., None]) / scale).pow(2).mean(-1)
         critic_loss = masked_mean(sq_real, mask) + ccfg.imagined_coef * masked_mean(sq_imag, mask)
@@ -167,6 +200,26 @@ class Trainer:
         self.critic_optim.step()
         ema_update(wm.target_encoder, wm.encoder, cfg.ema_tau)
         ema_update(critic.target_heads, critic.heads, ccfg.tau)
+
+        # ---- policy prior: minimise the critic's cost-to-go of its own action (critic fixed)
+        pcfg = self.policy_config
+        states = online_z[:, :-1].detach()[mask.bool()]  # (N, Z) real latents of the window
+        taken = action[mask.bool()]  # (N, A) the actions the agent (its planner) took there
+        sampled, log_prob = policy.sample(states)
+        critic.heads.requires_grad_(False)  # the policy's loss moves the policy only
+        q_pi = critic.q(states, sampled).mean(-1)  # (N,)
+        critic.heads.requires_grad_(True)
+        policy.update_scale(q_pi)
+        entropy = -log_prob
+        imitation = (policy(states) - taken).pow(2).sum(-1).mean()
+        policy_loss = ((q_pi / policy.q_scale).mean() - pcfg.entropy_coef * policy.action_dim * entropy.mean()
+                       + pcfg.imitation_coef * imitation)
+        if not torch.isfinite(policy_loss):
+            raise FloatingPointError(f"policy loss is {policy_loss.item()} in update {self.num_updates}")
+        self.policy_optim.zero_grad(set_to_none=True)
+        policy_loss.backward()
+        pi_grad = torch.nn.utils.clip_grad_norm_(policy.parameters(), pcfg.grad_clip)
+        self.policy_optim.step()
         self.num_updates += 1
 
         with torch.no_grad():
@@ -179,7 +232,12 @@ class Trainer:
             "charts/latent_std": float(latent_std.min()),
             "charts/latent_std_mean": float(latent_std.mean()),
             "charts/rel_latent_error_final": float(rel_err_h),
-            "charts/value_mean": float(value_real.detach().mean()),
+            "charts/q_mean": float(value_real.detach().mean()),
+            "charts/q_scale": float(policy.q_scale),
+            "charts/policy_entropy": float(entropy.detach().mean()),
+            "charts/grad_norm_policy": float(pi_grad),
+            "losses/policy": float(policy_loss.detach()),
+            "losses/policy_imitation": float(imitation.detach()),
             "charts/return_mean": float(masked_mean(returns, mask)),
             "charts/fall_prob_mean": float(masked_mean(torch.sigmoid(fall_logit.detach()), mask)),
             "charts/grad_norm_world_model": float(wm_grad),

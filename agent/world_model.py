@@ -44,7 +44,7 @@ class WorldModelConfig:
     """Width of every hidden layer (small enough for fast planning on one CPU thread)."""
     num_hidden: int = 2
     """Hidden layers per network (encoder, dynamics, heads)."""
-    horizon: int = 15
+    horizon: int = 5
     """Length of the training windows: latent rollout steps per sampled window. Independent of
     the planning horizon (the agent's planner setting); longer windows train multi-step
     prediction at a proportional cost per update."""

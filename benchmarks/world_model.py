@@ -37,6 +37,7 @@ from agent.buffer import ReplayBuffer
 from agent.checkpoint import build_from_checkpoint, load_checkpoint
 from agent.collect import collect
 from agent.critic import Critic
+from agent.policy import Policy
 from agent.utils import discounted_cost_to_go
 from agent.world_model import WorldModel, latent_prediction_error
 
@@ -86,7 +87,7 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def evaluate(world_model: WorldModel, critic: Critic, buffer: ReplayBuffer, fall_window: int = 5,
+def evaluate(world_model: WorldModel, critic: Critic, policy: Policy, buffer: ReplayBuffer, fall_window: int = 5,
              batch: int = 2048) -> dict:
     """All quality figures of ``world_model``/``critic`` on the episodes in ``buffer``."""
     slots = buffer.valid_slots()
@@ -136,7 +137,8 @@ def evaluate(world_model: WorldModel, critic: Critic, buffer: ReplayBuffer, fall
         if not buffer.terminated[ep[-1]]:
             continue
         realised.append(discounted_cost_to_go(buffer.cost[ep], gamma))
-        values.append(critic.value(world_model.encode(torch.as_tensor(buffer.obs[ep]))).mean(-1).numpy())
+        z = world_model.encode(torch.as_tensor(buffer.obs[ep]))
+        values.append(critic.q(z, policy(z)).mean(-1).numpy())  # V(z) = Q(z, pi(z))
     values_np, realised_np = np.concatenate(values), np.concatenate(realised)
     corr = float(np.corrcoef(values_np, realised_np)[0, 1])
 
@@ -181,11 +183,11 @@ def main(args: Args) -> dict:
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    world_model, critic = build_from_checkpoint(state, meta)
+    world_model, critic, policy = build_from_checkpoint(state, meta)
     start = time.perf_counter()
     buffer, stats = collect(env, args.steps, seed=0, num_envs=args.num_envs, seed_offset=0,
                             guide="env", guide_fraction=args.guide_fraction)
-    results = evaluate(world_model, critic, buffer, args.fall_window)
+    results = evaluate(world_model, critic, policy, buffer, args.fall_window)
     pre = meta.get("pretraining", {})
     results.update({
         "env": env,

@@ -113,7 +113,7 @@ class ComparisonConfig:
         if self.quick:
             # A smoke-test budget of a few hundred steps leaves no time after 1000 random ones.
             self.sb3.learning_starts = min(self.sb3.learning_starts, 100)
-            self.mpc.scratch_random_steps = min(self.mpc.scratch_random_steps, 200)
+            self.mpc.scratch_seed_steps = min(self.mpc.scratch_seed_steps or 200, 200)
 
     @property
     def outputs(self) -> list[Path]:

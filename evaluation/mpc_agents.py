@@ -33,12 +33,14 @@ class MPCCompareConfig:
     """Gradient updates of pretraining on the spot (None: 3000, or 50 with --quick)."""
     online_learning: bool = True
     """Let both MPC agents update their world model and critic while they act."""
-    scratch_random_steps: int = 1000
-    """``mpc_scratch``: first env steps driven by exploration noise before planning starts (they count in its budget; at most 200 with --quick)."""
+    scratch_seed_steps: int | None = None
+    """``mpc_scratch``: first env steps of random actions before planning starts (they count in
+    its budget; None: the agent's default, at most 200 with --quick)."""
     planner: Literal["gradient", "cem", "mppi"] = "gradient"
     """Planner of ``mpc_scratch`` and of a pretrained-on-the-spot agent (a checkpoint keeps its own)."""
-    planner_preset: Literal["fast", "agent"] = "fast"
-    """fast: the planner's cheap replanning preset (its FAST_PRESET) for both MPC agents; agent: the agent's (or checkpoint's) own settings."""
+    planner_preset: Literal["fast", "agent"] = "agent"
+    """agent: the agent's (or checkpoint's) own planner settings; fast: the planner class's
+    cheap replanning preset (its FAST_PRESET) for both MPC agents."""
     planner_iterations: int | None = None
     """Override the planner's iterations per step for both MPC agents (None: keep the preset's)."""
     updates_per_step: float | None = None
@@ -48,16 +50,17 @@ class MPCCompareConfig:
 
 
 def mpc_agent_config(
-    settings: MPCCompareConfig, base: AgentConfig | None = None, random_steps: int | None = None
+    settings: MPCCompareConfig, base: AgentConfig | None = None, seed_steps: int | None = None
 ) -> AgentConfig:
     """``base`` (a fresh ``AgentConfig`` if None) with the comparison's MPC ``settings`` applied.
 
     The only place here that reads or sets ``AgentConfig`` / ``PlannerConfig`` fields.
     """
-    from agent import AgentConfig, PlannerConfig
+    from agent import AgentConfig
 
     if base is None:
-        base = AgentConfig(planner=PlannerConfig(name=settings.planner))
+        base = AgentConfig()
+        base = dataclasses.replace(base, planner=dataclasses.replace(base.planner, name=settings.planner))
     planner = base.planner
     if settings.planner_preset == "fast":
         planner = dataclasses.replace(planner, preset="fast", num_samples=None, iterations=None)
@@ -66,8 +69,8 @@ def mpc_agent_config(
     changes: dict[str, Any] = dict(
         planner=planner, online=settings.online_learning, device=settings.device
     )
-    if random_steps is not None:
-        changes["random_steps"] = random_steps
+    if seed_steps is not None:
+        changes["seed_steps"] = seed_steps
     if settings.updates_per_step is not None:
         changes["updates_per_step"] = settings.updates_per_step
     return dataclasses.replace(base, **changes)
@@ -77,8 +80,10 @@ def make_mpc_scratch(env: gym.Env, config: ComparisonConfig) -> Agent:
     """A fresh, untrained MPC agent: it learns its world model only from the task's own steps."""
     from agent import MPCAgent
 
-    agent_config = mpc_agent_config(config.mpc, random_steps=config.mpc.scratch_random_steps)
-    return MPCAgent(env, agent_config, seed=config.seed)
+    agent_config = mpc_agent_config(config.mpc, seed_steps=config.mpc.scratch_seed_steps)
+    agent = MPCAgent(env, agent_config, seed=config.seed)
+    agent.training = True  # it learns while it acts: random seeding steps, then noisy plans
+    return agent
 
 
 def _pretrain_config(config: ComparisonConfig, collect_steps: int, updates: int):
@@ -121,7 +126,9 @@ def make_mpc_pretrained(env: gym.Env, config: ComparisonConfig) -> Agent:
         path = default_checkpoint(config.env)[0]
     if path.exists():
         stored = MPCAgent.load(path, env, seed=config.seed).config
-        return MPCAgent.load(path, env, mpc_agent_config(config.mpc, stored), seed=config.seed)
+        agent = MPCAgent.load(path, env, mpc_agent_config(config.mpc, stored), seed=config.seed)
+        agent.training = config.mpc.online_learning
+        return agent
     if config.checkpoint:
         raise FileNotFoundError(
             f"checkpoint {path} does not exist; pass an existing --checkpoint, or leave it "
@@ -129,12 +136,13 @@ def make_mpc_pretrained(env: gym.Env, config: ComparisonConfig) -> Agent:
         )
     agent = MPCAgent.pretrain(
         config.env,
-        mpc_agent_config(config.mpc, random_steps=0),
+        mpc_agent_config(config.mpc),
         pretrain_config=_pretrain_config(config, collect_steps, updates),
         progress=config.progress,
     )
     if not config.quick:
         agent.save(path)
+    agent.training = config.mpc.online_learning
     return agent
 
 

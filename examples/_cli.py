@@ -26,6 +26,17 @@ def fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
+def parse(cls: type, argv: list[str] | None = None, **kwargs: Any) -> Any:
+    """``tyro.cli(cls, args=argv, **kwargs)``, with a config's own checks (``__post_init__``,
+    run while tyro builds it) reported as one ``error:`` line instead of a traceback."""
+    import tyro
+
+    try:
+        return tyro.cli(cls, args=argv, **kwargs)
+    except ValueError as err:
+        fail(str(err).splitlines()[0])
+
+
 def set_threads(threads: int) -> None:
     """Set torch's CPU threads before any work; refuse a count below 1."""
     if threads < 1:

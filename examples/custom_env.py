@@ -6,8 +6,8 @@ reaching the goal, and the tools count falls and successes for you. Name your en
 ``module:Factory``; the module must be importable (installed, on ``PYTHONPATH``, or beside
 the script being run). Three ways in:
 
-    # 1. this script: pretrain on the env below (cached, so a rerun starts at once), then
-    #    run a few episodes; it takes run_agent.py's flags (--help)
+    # 1. this script: train the agent online on the env below (cached, so a rerun starts at
+    #    once), then run a few episodes; it takes run_agent.py's flags (--help)
     python examples/custom_env.py
 
     # 2. the standard CLI, from the repository root (PYTHONPATH=. makes `examples` importable)
@@ -17,7 +17,8 @@ the script being run). Three ways in:
     import envs
     from agent import MPCAgent
     env = envs.make_env("examples.custom_env:make_ledge_walker")
-    agent = MPCAgent.pretrain("examples.custom_env:make_ledge_walker")
+    agent = MPCAgent(env)        # a fresh agent: it learns online in agent.observe(...)
+    # or train it the way the CLIs do: python examples/train.py --env examples.custom_env:make_ledge_walker
 """
 
 from __future__ import annotations
@@ -93,14 +94,14 @@ SPEC = "custom_env:make_ledge_walker"
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """Run ``run_agent.py`` on this env (its flags; fewer episodes and updates by default)."""
-    import tyro
+    """Run ``run_agent.py`` on this env (its flags; fewer episodes and training steps by default)."""
+    from _cli import parse
     from run_agent import Args
     from run_agent import main as run_agent
 
-    defaults = Args(env=SPEC, episodes=5, updates=2000)
-    args = tyro.cli(Args, default=defaults, args=argv, description=(
-        "Pretrain the MPC agent on the ledge walker written in this file (cached), then run "
+    defaults = Args(env=SPEC, episodes=5, train_steps=5000)
+    args = parse(Args, argv, default=defaults, description=(
+        "Train the MPC agent online on the ledge walker written in this file (cached), then run "
         "it for a few episodes."))
     return run_agent(args)
 

@@ -1,4 +1,4 @@
-"""Pretrain a world model and critic for an env and save a checkpoint.
+"""Pretrain the agent on reward-free exploration data (world model, critic, policy prior) and save a checkpoint.
 
     python examples/pretrain.py --env cliff-car                # -> checkpoints/cliff-car.pt
     python examples/pretrain.py --env Pendulum-v1 --updates 1000 --checkpoint /tmp/pendulum.pt
@@ -17,8 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import tyro
-from _cli import check_directory, check_output_file, fail, set_threads
+from _cli import check_directory, check_output_file, fail, parse, set_threads
 
 from agent.checkpoint import replay_path
 from agent.paths import cache_dir, env_slug, shipped_dir
@@ -67,7 +66,7 @@ def main(args: Args) -> Path:
     except (envs.MakeEnvError, TypeError, ValueError) as err:
         fail(str(err))
     config = PretrainConfig(**{k: v for k, v in asdict(args).items() if k in PretrainConfig.__dataclass_fields__})
-    config.world_model, config.critic = args.world_model, args.critic  # keep the dataclasses (asdict made dicts)
+    config.world_model, config.critic, config.policy = args.world_model, args.critic, args.policy  # asdict made dicts
     result = pretrain(args.env, config, progress=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     path = save_pretrained(out, result, config)
@@ -91,4 +90,4 @@ def main(args: Args) -> Path:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    main(parse(Args))

@@ -1,20 +1,20 @@
 """Run the latent-MPC agent in a Gymnasium environment and report how it did.
 
     python examples/run_agent.py --env cliff-car                 # shipped checkpoint
-    python examples/run_agent.py --env Pendulum-v1               # pretrains first, then caches
+    python examples/run_agent.py --env Pendulum-v1               # trains first (examples/train.py defaults), then caches
     python examples/run_agent.py --env my_pkg.my_mod:MyEnv       # your env; my_pkg importable
     python examples/run_agent.py --agent.planner.horizon 15 --agent.no-online
     python examples/run_agent.py --help
 
-Episodes use seeds ``--seed .. --seed + episodes - 1``; pretraining data is collected on
-seeds >= 1,000,000, so these are layouts the agent never saw. Prints one row per episode
+Episodes use seeds ``--seed .. --seed + episodes - 1``; training episodes use seeds
+>= 1,000,000, so these are layouts the agent never saw. Prints one row per episode
 and a summary; ``--json`` writes the summary, ``--video`` records the first episode, and
-TensorBoard logs (this run's and any pretraining's) go under ``--log-dir``.
+TensorBoard logs (this run's and any training's) go under ``--log-dir``.
 
 Which checkpoint: ``--checkpoint PATH`` if given (it must exist unless
 ``--train-if-missing``); else the shipped one (``$LATENT_MPC_CHECKPOINTS`` or the source
 checkout's ``checkpoints/``, see ``agent/paths.py``); else the cached one
-(``~/.cache/latent-mpc``); else it pretrains and caches the result.
+(``~/.cache/latent-mpc``); else it trains the agent online (``examples/train.py``'s defaults) and caches the result.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import tyro
 from _cli import (
@@ -33,11 +34,13 @@ from _cli import (
     check_output_file,
     episode_row,
     fail,
+    parse,
     set_threads,
     summary_lines,
     write_text,
 )
 
+from agent.loop import TrainConfig
 from agent.mpc import AgentConfig
 from agent.paths import default_checkpoint, env_slug
 
@@ -53,19 +56,19 @@ class Args:
     """Episodes to run."""
     seed: int = 0
     """First episode seed (episode i uses seed + i); also seeds the planner."""
-    agent: AgentConfig = field(default_factory=AgentConfig)
-    """How the agent plans and learns online (every field a flag)."""
+    agent: Annotated[AgentConfig, tyro.conf.arg(name="")] = field(default_factory=AgentConfig)
+    """How the agent plans and learns online (every field a flag: --planner.name, --planner.horizon,
+    --no-online, ...)."""
     checkpoint: Path | None = None
     """Checkpoint to load; it must exist unless --train-if-missing (default: the shipped
-    checkpoints/<env>.pt or $LATENT_MPC_CHECKPOINTS/<env>.pt, else the cache, else pretrain)."""
+    checkpoints/<env>.pt or $LATENT_MPC_CHECKPOINTS/<env>.pt, else the cache, else train)."""
     train_if_missing: bool = False
-    """With --checkpoint: pretrain and save there when the file does not exist yet."""
+    """With --checkpoint: train and save there when the file does not exist yet."""
     retrain: bool = False
-    """Pretrain even if the checkpoint exists and overwrite it (never the shipped one)."""
-    collect_steps: int = 3000
-    """Env steps of reward-free exploration data when pretraining."""
-    updates: int = 3000
-    """Gradient updates of world model and critic when pretraining."""
+    """Train even if the checkpoint exists and overwrite it (never the shipped one)."""
+    train_steps: int = TrainConfig.steps
+    """Env steps the agent learns from when it has to be trained first (examples/train.py's
+    --steps, with its defaults for everything else)."""
     json: Path | None = None
     """Write the summary (episodes, mean_return, falls, successes, median_plan_ms, pretraining,
     ...) here as JSON. Output paths are checked before any work: a missing directory is
@@ -74,7 +77,7 @@ class Args:
     """Record the first episode to this .mp4 or .gif (offscreen MuJoCo: MUJOCO_GL=egl if unset);
     same directory rule as --json."""
     log_dir: Path = Path("runs")
-    """TensorBoard root for this run and any pretraining (tensorboard --logdir DIR); same
+    """TensorBoard root for this run and any training (tensorboard --logdir DIR); same
     directory rule as --json."""
     threads: int = 1
     """torch CPU threads, set before any work (README's plan times are for one)."""
@@ -83,7 +86,7 @@ class Args:
 
 
 def _check_outputs(args: Args) -> None:
-    """Refuse unwritable output paths before any episode or pretraining; create nothing."""
+    """Refuse unwritable output paths before any episode or training; create nothing."""
     if args.json is not None:
         args.json = check_output_file(args.json, "--json")
     if args.video is not None:
@@ -92,22 +95,22 @@ def _check_outputs(args: Args) -> None:
 
 
 def _resolve_checkpoint(args: Args) -> tuple[Path, bool, bool]:
-    """``(path, shipped, train)``: where the checkpoint is and whether to pretrain it first."""
+    """``(path, shipped, train)``: where the checkpoint is and whether to train it first."""
     if args.checkpoint is not None:
         path, shipped = args.checkpoint, False
         if path.exists() and not path.is_file():
             fail(f"--checkpoint {path}: is a directory, not a checkpoint file")
         if not path.exists() and not (args.train_if_missing or args.retrain):
             fail(f"--checkpoint {path}: no such file; pass an existing checkpoint, or add "
-                 "--train-if-missing to pretrain one and save it there")
+                 "--train-if-missing to train one and save it there")
     else:
         if args.train_if_missing:
             fail("--train-if-missing needs --checkpoint PATH (without one, a missing checkpoint "
-                 "is always pretrained and cached)")
+                 "is always trained and cached)")
         path, shipped = default_checkpoint(args.env)
         if shipped and args.retrain:
             fail(f"--retrain would overwrite the shipped checkpoint {path}; pass --checkpoint "
-                 "PATH to pretrain into another file")
+                 "PATH to train into another file")
     train = args.retrain or not path.exists()
     if train:
         check_output_file(path, "--checkpoint")
@@ -119,8 +122,6 @@ def main(args: Args) -> dict:
     set_threads(args.threads)
     if args.episodes < 1:
         fail(f"--episodes must be >= 1, got {args.episodes}")
-    if args.collect_steps < 1 or args.updates < 0:
-        fail(f"need --collect-steps >= 1 and --updates >= 0, got {args.collect_steps} and {args.updates}")
     _check_outputs(args)
     if args.video is not None:
         os.environ.setdefault("MUJOCO_GL", "egl")
@@ -142,7 +143,7 @@ def main(args: Args) -> dict:
     if isinstance(env.observation_space, gym.spaces.Dict | gym.spaces.Tuple):
         env = gym.wrappers.FlattenObservation(env)
     try:
-        check_env_spaces(env)  # before any pretraining: fail in seconds, not minutes
+        check_env_spaces(env)  # before any training: fail in seconds, not minutes
     except (TypeError, ValueError) as err:
         fail(str(err))
 
@@ -152,17 +153,19 @@ def main(args: Args) -> dict:
             print(f"loading {'shipped ' if shipped else ''}checkpoint {path}")
             agent = MPCAgent.load(path, env, args.agent, seed=args.seed)
         else:
-            from agent.pretrain import PretrainConfig
+            from evaluation.training import run_training
 
             reason = "--retrain" if path.exists() else f"no checkpoint for {args.env!r} at {path}"
-            print(f"{reason}: collecting {args.collect_steps} env steps and pretraining "
-                  f"({args.updates} updates) first")
-            pcfg = PretrainConfig(env=args.env, collect_steps=args.collect_steps, updates=args.updates,
-                                  log_dir=str(args.log_dir), device=args.agent.device)
-            agent = MPCAgent.pretrain(args.env, args.agent, pretrain_config=pcfg, progress=args.progress)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            agent.save(path)
-            print(f"saved checkpoint {path} (reused by the next run; --retrain to redo)")
+            print(f"{reason}: training the agent online first with examples/train.py's defaults "
+                  f"({args.train_steps:,} env steps; on one CPU thread expect about "
+                  f"{args.train_steps / 15 / 60:.0f} min, 10-20 env steps/s with updates)")
+            config = TrainConfig(env=args.env, steps=args.train_steps, seed=args.seed, checkpoint=path,
+                                 log_dir=args.log_dir, agent=dataclasses.replace(args.agent, online=True))
+            report = run_training(config, progress_bar=args.progress)
+            print(f"trained in {report['wall_s'] / 60:.1f} min: {report['episodes']} episodes, "
+                  f"{report['falls']} falls, {report['successes']} successes; saved {path} "
+                  "(reused by the next run; --retrain to redo)")
+            agent = MPCAgent.load(path, env, args.agent, seed=args.seed)
     except (ValueError, TypeError, FileNotFoundError) as err:
         fail(str(err))
 
@@ -193,7 +196,7 @@ def main(args: Args) -> dict:
 
     summary = summarize(results)
     summary.update(env=args.env, planner=args.agent.planner.name, online=args.agent.online,
-                   seed=args.seed, checkpoint=str(path), pretraining=agent.pretraining_stats,
+                   seed=args.seed, checkpoint=str(path), pretraining=agent.experience_stats(),
                    plan_failures=agent.plan_failures)
     print()
     for line in summary_lines(summary):
@@ -216,4 +219,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    main(parse(Args))

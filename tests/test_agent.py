@@ -52,7 +52,7 @@ def test_shipped_agent_reaches_goal_without_falling():
 
 def _episode_actions(path: Path, seed: int, online: bool) -> tuple[list[np.ndarray], float]:
     env = envs.make_env(LEDGE)
-    config = AgentConfig(online=online, min_online_steps=20, update_every=10, batch_size=32)
+    config = AgentConfig(online=online, batch_size=32)
     agent = MPCAgent.load(path, env, config, seed=seed)
     actions = []
     obs, _ = env.reset(seed=seed)
@@ -158,7 +158,7 @@ def _run_cli(*args: str, cwd: Path = REPO, timeout: float = 300) -> subprocess.C
 
 def test_run_agent_cli_cliff_car_smoke(tmp_path):
     out = tmp_path / "summary.json"
-    proc = _run_cli("--env", "cliff-car", "--episodes", "1", "--agent.no-online", "--json", str(out),
+    proc = _run_cli("--env", "cliff-car", "--episodes", "1", "--no-online", "--json", str(out),
                     "--no-progress", "--log-dir", str(tmp_path / "runs"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(out.read_text())
@@ -167,15 +167,16 @@ def test_run_agent_cli_cliff_car_smoke(tmp_path):
     assert "falls" in proc.stdout and "pretraining data" in proc.stdout
 
 
-def test_run_agent_cli_pretrains_a_custom_env_and_caches(tmp_path):
+def test_run_agent_cli_trains_a_custom_env_and_caches(tmp_path):
     ckpt = tmp_path / "ledge.pt"
     out = tmp_path / "summary.json"
-    args = ("--env", LEDGE, "--episodes", "1", "--collect-steps", "600", "--updates",
-            "20", "--train-if-missing", "--checkpoint", str(ckpt), "--json", str(out), "--no-progress",
-            "--log-dir", str(tmp_path / "runs"))
+    args = ("--env", LEDGE, "--episodes", "1", "--train-steps", "250", "--seed-steps", "100",
+            "--batch-size", "32", "--train-if-missing", "--checkpoint", str(ckpt), "--json", str(out),
+            "--no-progress", "--log-dir", str(tmp_path / "runs"))
     proc = _run_cli(*args)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert ckpt.exists() and "pretraining" in proc.stdout
+    assert ckpt.exists() and "training the agent online" in proc.stdout
+    assert json.loads(out.read_text())["pretraining"]["steps"] >= 250  # every env step it learned from
     assert json.loads(out.read_text())["episodes"] == 1
     again = _run_cli(*args)
     assert again.returncode == 0, again.stderr[-2000:]
@@ -187,7 +188,7 @@ def test_run_agent_cli_rejects_bad_input(tmp_path):
     assert proc.returncode != 0 and "cliff-car" in proc.stderr
     proc = _run_cli("--env", "CartPole-v1", "--checkpoint", str(tmp_path / "x.pt"), "--no-progress")
     assert proc.returncode != 0 and "continuous" in proc.stderr
-    proc = _run_cli("--agent.planner.name", "newton")
+    proc = _run_cli("--planner.name", "newton")
     assert proc.returncode != 0 and "newton" in proc.stderr
 
 

@@ -9,6 +9,7 @@ import torch
 
 from agent.checkpoint import build_from_checkpoint, load_checkpoint, make_meta, save_checkpoint
 from agent.critic import Critic, CriticConfig
+from agent.policy import Policy
 from agent.world_model import WorldModel, WorldModelConfig
 
 
@@ -27,19 +28,23 @@ def write(path, env=None):
     world_model.set_fall_cost(np.array([5.0, 100.0]), np.array([False, True]))
     for p in world_model.parameters():  # non-trivial outputs everywhere
         p.data.normal_(0, 0.3)
-    critic = Critic(8, critic_config)
+    critic = Critic(8, 1, critic_config)
+    policy = Policy(8, 1)
+    for p in policy.parameters():
+        p.data.normal_(0, 0.3)
     meta = make_meta("Pendulum-v1", env.observation_space, env.action_space, wm_config, critic_config,
-                     pretraining={"steps": 100, "episodes": 2, "falls": 1})
-    save_checkpoint(path, {"world_model": world_model.state_dict(), "critic": critic.state_dict()}, meta)
-    return world_model, critic
+                     pretraining={"steps": 100, "episodes": 2, "falls": 1}, policy_config=policy.config)
+    save_checkpoint(path, {"world_model": world_model.state_dict(), "critic": critic.state_dict(),
+                           "policy": policy.state_dict()}, meta)
+    return world_model, critic, policy
 
 
 def test_round_trip_gives_identical_outputs(tmp_path):
     path = tmp_path / "model.pt"
-    world_model, critic = write(path)
+    world_model, critic, policy = write(path)
     assert not list(tmp_path.glob("*.tmp")), "the temporary file is renamed away"
     state, meta = load_checkpoint(path, SpacesOnly())
-    loaded_wm, loaded_critic = build_from_checkpoint(state, meta)
+    loaded_wm, loaded_critic, loaded_policy = build_from_checkpoint(state, meta)
     obs, a = torch.randn(6, 3), torch.rand(6, 1) * 2 - 1
     with torch.no_grad():
         z = world_model.encode(obs)
@@ -47,7 +52,8 @@ def test_round_trip_gives_identical_outputs(tmp_path):
         assert torch.equal(loaded_wm.next(z, a), world_model.next(z, a))
         assert torch.equal(loaded_wm.cost(z, a), world_model.cost(z, a))
         assert torch.equal(loaded_wm.fall_prob(z, a), world_model.fall_prob(z, a))
-        assert torch.equal(loaded_critic.value(z), critic.value(z))
+        assert torch.equal(loaded_critic.q(z, a), critic.q(z, a))
+        assert torch.equal(loaded_policy(z), policy(z)) and not torch.equal(policy(z), torch.zeros(6, 1))
     assert loaded_wm.fall_cost.item() == 100.0 and loaded_wm.normalizer_ready
     assert meta["env_id"] == "Pendulum-v1" and meta["pretraining"]["falls"] == 1
     assert meta["observation_space"]["shape"] == [3] and meta["action_space"]["high"] == [2.0]
@@ -110,19 +116,12 @@ def test_save_refuses_non_plain_meta_and_keeps_old_file(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_version_1_checkpoint_with_terminal_head_loads(tmp_path):
-    """Format 1 named the fall head "terminal"; such files still load, as the fall head."""
-    path = tmp_path / "v1.pt"
-    world_model, critic = write(path)
+def test_checkpoint_of_an_older_format_is_refused_with_what_to_do(tmp_path):
+    """Formats 1 and 2 held a state-value critic and no policy prior: refused, with the command to retrain."""
+    path = tmp_path / "old.pt"
+    write(path)
     payload = torch.load(path, weights_only=True)
-    payload["format_version"] = 1
-    payload["meta"]["format_version"] = 1
-    payload["state"]["world_model"] = {k.replace("fall_head.", "terminal_head.", 1): v
-                                       for k, v in payload["state"]["world_model"].items()}
-    config = payload["meta"]["world_model_config"]
-    config["terminal_coef"], config["terminal_pos_weight"] = config.pop("fall_coef"), config.pop("fall_pos_weight")
+    payload["format_version"] = 2
     torch.save(payload, path)
-    loaded_wm, _ = build_from_checkpoint(*load_checkpoint(path, SpacesOnly()))
-    z, a = torch.randn(4, 8), torch.rand(4, 1) * 2 - 1
-    with torch.no_grad():
-        assert torch.equal(loaded_wm.fall_prob(z, a), world_model.fall_prob(z, a))
+    with pytest.raises(ValueError, match=r"format 2.*examples/train.py"):
+        load_checkpoint(path, SpacesOnly())

@@ -15,7 +15,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import tyro
 
 REPO = Path(__file__).resolve().parents[1]
 LEDGE = "examples.custom_env:make_ledge_walker"
@@ -68,7 +67,7 @@ def scripts():
 def run_in_process(module, argv: list[str], capsys) -> SimpleNamespace:
     """Parse ``argv`` with tyro and call ``module.main``; what a process would report."""
     try:
-        module.main(tyro.cli(module.Args, args=argv))
+        module.main(module.parse(module.Args, argv))
         code = 0
     except SystemExit as stop:
         code = stop.code
@@ -93,7 +92,7 @@ RUN_AGENT_BAD_INPUT = [
     (["--log-dir", "{work}/notes.txt"], ["is a file, not a directory"]),
     (["--threads", "0"], ["--threads must be >= 1"]),
     (["--episodes", "0"], ["--episodes must be >= 1"]),
-    (["--agent.planner.name", "newton", "--episodes", "1"], ["unknown planner 'newton'"]),
+    (["--planner.name", "newton", "--episodes", "1"], ["unknown planner 'newton'"]),
 ]
 
 
@@ -118,9 +117,9 @@ def test_a_bad_env_is_one_line_and_exit_2_from_a_real_process(workdir, script):
     [
         (["--env", "examples.custom_env:nope"], ["has no attribute 'nope'"]),
         (["--env", "CartPole-v1"], ["continuous (Box) action space"]),
-        (["--checkpoint", "/nonexistent_dir_of_latent_mpc_tests/x.pt"], ["at the filesystem root"]),
-        (["--log-dir", "{work}/notes.txt"], ["is a file, not a directory"]),
-        (["--threads", "0"], ["--threads must be >= 1"]),
+        (["--env", "Pendulum-v1", "--checkpoint", "/nonexistent_dir_of_latent_mpc_tests/x.pt"], ["at the filesystem root"]),
+        (["--env", "Pendulum-v1", "--log-dir", "{work}/notes.txt"], ["is a file, not a directory"]),
+        (["--env", "Pendulum-v1", "--threads", "0"], ["--threads must be >= 1"]),
     ],
     ids=lambda v: " ".join(v)[:40],
 )
@@ -159,7 +158,7 @@ def test_run_agent_refuses_an_unwritable_video_directory_before_any_episode(scri
     [
         ("examples/run_agent.py", "Run the latent-MPC agent"),
         ("examples/pretrain.py", "Collect exploration data"),
-        ("examples/custom_env.py", "Pretrain the MPC agent on the ledge walker"),
+        ("examples/custom_env.py", "Train the MPC agent online on the ledge walker"),
         ("benchmarks/env_speed.py", "Measure CliffCar-v0's env steps/s"),
         ("benchmarks/world_model.py", "Measure a world-model checkpoint"),
     ],
@@ -174,15 +173,15 @@ def test_help_opens_with_what_the_cli_does_from_any_directory(workdir, script, o
 
 def test_run_agent_trains_when_asked_logs_where_asked_and_reuses_the_checkpoint(workdir):
     checkpoint, summary, logs = workdir / "ledge.pt", workdir / "out" / "summary.json", workdir / "tb"
-    args = ("--env", LEDGE, "--episodes", "1", "--collect-steps", "400", "--updates", "10",
-            "--checkpoint", str(checkpoint), "--train-if-missing", "--json", str(summary),
-            "--log-dir", str(logs), "--agent.planner.horizon", "5", "--no-progress")
+    args = ("--env", LEDGE, "--episodes", "1", "--train-steps", "200", "--seed-steps", "100",
+            "--batch-size", "32", "--checkpoint", str(checkpoint), "--train-if-missing", "--json",
+            str(summary), "--log-dir", str(logs), "--planner.horizon", "5", "--no-progress")
     first = run("examples/run_agent.py", *args, cwd=workdir)
     assert first.returncode == 0, first.stderr[-2000:]
     assert checkpoint.exists() and summary.exists()
     assert f"TensorBoard logs: {logs}" in first.stdout
     kinds = sorted(run_dir.name.split("__")[1] for run_dir in logs.iterdir())
-    assert kinds == ["pretrain", "run_agent"]  # pretraining logs under --log-dir too
+    assert kinds == ["run_agent", "train"]  # the training's logs under --log-dir too
     again = run("examples/run_agent.py", *args, cwd=workdir)
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"loading checkpoint {checkpoint}" in again.stdout
@@ -190,13 +189,13 @@ def test_run_agent_trains_when_asked_logs_where_asked_and_reuses_the_checkpoint(
 
 
 def test_custom_env_caches_what_it_trains(workdir):
-    args = ("--collect-steps", "300", "--updates", "5", "--episodes", "1", "--no-progress",
-            "--agent.planner.horizon", "5", "--log-dir", str(workdir / "tb"))
+    args = ("--train-steps", "200", "--seed-steps", "100", "--batch-size", "32", "--episodes", "1",
+            "--no-progress", "--planner.horizon", "5", "--log-dir", str(workdir / "tb"))
     cache = workdir / "cache"
     first = run("examples/custom_env.py", *args, cwd=workdir, XDG_CACHE_HOME=str(cache))
     assert first.returncode == 0, first.stderr[-2000:]
     cached = cache / "latent-mpc" / "custom_env_make_ledge_walker.pt"
-    assert cached.exists() and "saved checkpoint" in first.stdout
+    assert cached.exists() and "training the agent online" in first.stdout
     assert "mean return" in first.stdout and "ep   seed" in first.stdout  # run_agent's table
     again = run("examples/custom_env.py", *args, cwd=workdir, XDG_CACHE_HOME=str(cache))
     assert again.returncode == 0, again.stderr[-2000:]

@@ -1,82 +1,109 @@
-"""Critic: TD(lambda) targets, pessimism, and learning a known cost-to-go on a chain."""
+"""Critic and policy prior: targets that follow the policy, pessimism, the squashed Gaussian."""
+
+import math
 
 import numpy as np
 import pytest
 import torch
 
 from agent.buffer import ReplayBuffer
-from agent.critic import Critic, CriticConfig
-from agent.math import lambda_returns
+from agent.critic import Critic, CriticConfig, discount_for_episode_length
+from agent.layers import Ensemble
+from agent.policy import Policy, PolicyConfig
 from agent.train import Trainer
 from agent.world_model import WorldModel, WorldModelConfig
 
-N_STATES, GAMMA = 12, 0.9
+N_STATES, GAMMA = 8, 0.9
 
 
 def chain_buffer(seed: int) -> ReplayBuffer:
-    """States 0..N-1 (one-hot); each step moves right at cost 1; stepping off the end terminates."""
+    """States 0..N-1 (one-hot); every step moves right and costs ``1 + a^2`` for a uniformly
+    random action ``a``; stepping off the end terminates."""
     rng = np.random.default_rng(seed)
     eye = np.eye(N_STATES + 1, dtype=np.float32)
     buffer = ReplayBuffer(N_STATES + 1, 1, 5000)
     while buffer.num_steps < 4000:
         for k in range(int(rng.integers(0, N_STATES)), N_STATES):
-            buffer.add(eye[k], [rng.uniform(-1, 1)], 1.0, eye[k + 1], terminated=k == N_STATES - 1, truncated=False)
+            a = rng.uniform(-1, 1)
+            buffer.add(eye[k], [a], 1.0 + a * a, eye[k + 1], terminated=k == N_STATES - 1, truncated=False)
     return buffer
 
 
-def true_cost_to_go(k: int) -> float:
-    steps_left = N_STATES - k
-    return (1 - GAMMA**steps_left) / (1 - GAMMA)
-
-
-def test_critic_learns_chain_cost_to_go():
+def test_q_learns_the_policys_cost_to_go_not_the_datas():
+    """The data's actions cost 4/3 per step on average; the best action (0) costs 1. A critic
+    bootstrapped through a policy that learns a -> 0 must find the optimal cost-to-go."""
     torch.manual_seed(0)
     buffer = chain_buffer(0)
-    wm_config = WorldModelConfig(latent_dim=8, hidden_dim=64, horizon=4, lr=1e-3)
-    world_model = WorldModel(N_STATES + 1, 1, wm_config)
+    world_model = WorldModel(N_STATES + 1, 1, WorldModelConfig(latent_dim=8, hidden_dim=64, horizon=3))
     world_model.set_normalizer(buffer.observations())
-    critic = Critic(8, CriticConfig(hidden_dim=64, gamma=GAMMA, lam=0.9, lr=1e-3, tau=0.05))
+    critic = Critic(8, 1, CriticConfig(hidden_dim=64, gamma=GAMMA, tau=0.05))
     critic.set_value_scale(5.0)
-    trainer = Trainer(world_model, critic, seed=0)
+    policy = Policy(8, 1, PolicyConfig(hidden_dim=64, lr=1e-3))
+    trainer = Trainer(world_model, critic, policy, seed=0)
     rng = np.random.default_rng(0)
-    for _ in range(600):
-        trainer.update(buffer.sample(64, 4, rng))
+    for _ in range(800):
+        trainer.update(buffer.sample(64, 3, rng))
     with torch.no_grad():
         z = world_model.encode(torch.eye(N_STATES + 1)[:N_STATES])
-        values = critic.value(z)  # (N, K)
-    truth = torch.tensor([true_cost_to_go(k) for k in range(N_STATES)])
-    # bootstrapping through the target network reaches beyond the 4-step windows (truth up to 7.2)
-    assert torch.all((values.mean(-1) - truth).abs() < 0.15 * truth + 0.1), (values.mean(-1), truth)
-    assert np.corrcoef(values.mean(-1).numpy(), truth.numpy())[0, 1] > 0.99
-    assert values.shape == (N_STATES, 2)
+        action = policy(z)
+        value = critic.q(z, action).mean(-1)
+        hard = critic.q(z, torch.ones_like(action)).mean(-1)
+    steps_left = N_STATES - torch.arange(N_STATES)
+    optimal = (1 - GAMMA**steps_left) / (1 - GAMMA)
+    data_policy = optimal * 4 / 3
+    assert torch.all(action.abs() < 0.25), action
+    assert torch.all((value - optimal).abs() < 0.1 * optimal + 0.1), (value, optimal)
+    assert torch.all((value - optimal).abs() < (value - data_policy).abs())
+    assert torch.all(hard - value > 0.5)  # a = 1 costs 1 more (up to fitting error)
 
 
-def test_lambda_returns_by_hand():
-    cost = torch.tensor([[1.0, 2.0, 3.0]])
-    next_value = torch.tensor([[10.0, 20.0, 30.0]])
-    mask = torch.tensor([[1.0, 1.0, 1.0]])
-    gamma, lam = 0.5, 0.5
-    # no termination: G2 = 3 + .5*30 = 18; G1 = 2 + .5(.5*20 + .5*18) = 11.5; G0 = 1 + .5(.5*10 + .5*11.5) = 6.375
-    out = lambda_returns(cost, next_value, torch.zeros(1, 3), mask, gamma, lam)
-    assert torch.allclose(out, torch.tensor([[6.375, 11.5, 18.0]]))
-    # termination at step 1: nothing after it counts; step 2 is padding
-    out = lambda_returns(cost, next_value, torch.tensor([[0.0, 1.0, 0.0]]), torch.tensor([[1.0, 1.0, 0.0]]), gamma, lam)
-    assert out[0, 1] == 2.0 and out[0, 0] == pytest.approx(1 + 0.5 * (0.5 * 10 + 0.5 * 2))
-    # truncation (window ends after step 0): bootstrap from the next state's value
-    out = lambda_returns(cost, next_value, torch.zeros(1, 3), torch.tensor([[1.0, 0.0, 0.0]]), gamma, lam)
-    assert out[0, 0] == pytest.approx(1 + 0.5 * 10)
+def test_ensemble_members_are_independent_mlps():
+    torch.manual_seed(0)
+    ensemble = Ensemble(3, 5, 16, 2, num_hidden=2)
+    x = torch.randn(4, 7, 5)
+    out = ensemble(x)
+    assert out.shape == (4, 7, 3, 2)
+    assert not torch.allclose(out[..., 0, :], out[..., 1, :])
+    # member 1 alone, by hand with its own weights
+    h = x
+    for i in range(3):
+        h = h @ ensemble.weights[i][1] + ensemble.biases[i][1, 0]
+        if i < 2:
+            h = torch.nn.functional.layer_norm(h, (16,)) * ensemble.norm_weights[i][1, 0] + ensemble.norm_biases[i][1, 0]
+            h = torch.nn.functional.silu(h)
+    assert torch.allclose(out[..., 1, :], h, atol=1e-5)
 
 
-def test_pessimistic_is_high_side_of_ensemble():
-    critic = Critic(4, CriticConfig(num_heads=2, pessimism=1.0))
-    z = torch.randn(7, 4)
-    values = critic.value(z)
-    assert torch.allclose(critic.pessimistic(z), values.max(-1).values, atol=1e-5)
+def test_pessimism_and_targets_take_the_high_side():
+    torch.manual_seed(0)
+    critic = Critic(4, 2, CriticConfig(num_heads=2, pessimism=1.0))
+    z, a = torch.randn(7, 4), torch.rand(7, 2) * 2 - 1
+    values = critic.q(z, a)
+    assert torch.allclose(critic.pessimistic(z, a), values.max(-1).values, atol=1e-5)
+    assert torch.allclose(critic.target_q(z, a), values.max(-1).values, atol=1e-5)  # targets = heads at init
     critic.config.pessimism = 0.0
-    assert torch.allclose(critic.pessimistic(z), values.mean(-1), atol=1e-6)
+    assert torch.allclose(critic.pessimistic(z, a), values.mean(-1), atol=1e-6)
 
 
-def test_config_validation():
+def test_policy_log_prob_matches_the_squashed_density():
+    torch.manual_seed(0)
+    policy = Policy(3, 1, PolicyConfig(hidden_dim=16))
+    torch.nn.init.normal_(policy.net[-1].weight, std=0.5)
+    z = torch.randn(1, 3)
+    mean, log_std = policy._gaussian(z)
+    action, log_prob = policy.sample(z)
+    # density of a = tanh(x), x ~ N(mean, std): p(a) = N(atanh a) / (1 - a^2)
+    x = torch.atanh(action.clamp(-0.999999, 0.999999))
+    std = log_std.exp()
+    by_hand = -0.5 * ((x - mean) / std) ** 2 - log_std - 0.5 * math.log(2 * math.pi) - torch.log(1 - action**2)
+    assert torch.allclose(log_prob, by_hand.sum(-1), atol=1e-3)
+    assert torch.all(policy(z).abs() < 1)
+
+
+def test_discount_follows_episode_length_and_config_is_checked():
+    assert discount_for_episode_length(200) == pytest.approx(0.975)
+    assert discount_for_episode_length(1000) == 0.995 and discount_for_episode_length(50) == 0.95
+    assert discount_for_episode_length(None) == 0.99
     with pytest.raises(ValueError, match="num_heads must be >= 2"):
         CriticConfig(num_heads=1)
     with pytest.raises(ValueError, match="gamma"):

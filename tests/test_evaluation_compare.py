@@ -42,7 +42,8 @@ def load_compare_baseline():
 
 def subprocess_env(tmp: Path) -> dict[str, str]:
     """Environment of a CLI run: the tiny env importable, temporary files under ``tmp``."""
-    return dict(os.environ, PYTHONPATH=str(TESTS), TMPDIR=str(tmp))
+    path = os.pathsep.join([str(TESTS)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return dict(os.environ, PYTHONPATH=path, TMPDIR=str(tmp))
 
 
 @pytest.fixture
@@ -247,7 +248,7 @@ def test_cli_quick_end_to_end(tmp_path, private_tmp):
         "--agents", "sac,ppo,mpc_pretrained,mpc_scratch",
         "--budget-steps", "160",
         "--checkpoint", str(checkpoint),
-        "--mpc.scratch-random-steps", "80",
+        "--mpc.scratch-seed-steps", "80",
         "--sb3.ppo-n-steps", "64",
         "--json", str(out_json),
         "--plot", str(out_png),

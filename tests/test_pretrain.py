@@ -41,7 +41,7 @@ def test_save_pretrained_round_trip(tmp_path):
     result = pretrain(config=tiny(0), progress=False)
     path = save_pretrained(tmp_path / "pendulum.pt", result, tiny(0))
     state, meta = load_checkpoint(path)
-    world_model, critic = build_from_checkpoint(state, meta)
+    world_model, critic, policy = build_from_checkpoint(state, meta)
     obs = torch.randn(4, 3)
     with torch.no_grad():
         assert torch.equal(world_model.encode(obs), result.world_model.encode(obs))
@@ -61,7 +61,7 @@ def test_discounted_returns_match_definition():
 
 def test_bad_config_is_rejected():
     with pytest.raises(ValueError, match="collect_steps"):
-        PretrainConfig(collect_steps=0)
+        PretrainConfig(env="Pendulum-v1", collect_steps=0)
 
 
 def test_cli_writes_checkpoint_and_logs_where_asked(tmp_path):

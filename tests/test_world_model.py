@@ -7,6 +7,7 @@ import torch
 from agent.buffer import ReplayBuffer
 from agent.critic import Critic, CriticConfig
 from agent.objective import planning_cost
+from agent.policy import Policy
 from agent.train import Trainer
 from agent.world_model import WorldModel, WorldModelConfig, latent_prediction_error
 
@@ -42,8 +43,8 @@ def test_jepa_learns_linear_system_without_collapse():
     config = small_config(lr=1e-3, ema_tau=0.05)
     world_model = WorldModel(OBS_DIM, ACTION_DIM, config)
     world_model.set_normalizer(train.observations())
-    critic = Critic(config.latent_dim, CriticConfig(hidden_dim=32))
-    trainer = Trainer(world_model, critic, seed=0)
+    critic = Critic(config.latent_dim, ACTION_DIM, CriticConfig(hidden_dim=32, gamma=0.9))
+    trainer = Trainer(world_model, critic, Policy(config.latent_dim, ACTION_DIM), seed=0)
     rng = np.random.default_rng(0)
     test_batch = held_out.sample(512, config.horizon, np.random.default_rng(1))
     before = latent_prediction_error(world_model, test_batch)
@@ -91,8 +92,8 @@ def test_nan_in_batch_raises_before_any_weight_changes(field):
     torch.manual_seed(0)
     buffer = linear_system_buffer(0, episodes=5)
     world_model = WorldModel(OBS_DIM, ACTION_DIM, small_config())
-    critic = Critic(8, CriticConfig(hidden_dim=32))
-    trainer = Trainer(world_model, critic)
+    critic = Critic(8, ACTION_DIM, CriticConfig(hidden_dim=32))
+    trainer = Trainer(world_model, critic, Policy(8, ACTION_DIM))
     batch = buffer.sample(16, 8, np.random.default_rng(0))
     batch[field][3, 2] = float("nan")
     before = {k: v.clone() for k, v in {**world_model.state_dict(), **{f"c.{k}": v for k, v in critic.state_dict().items()}}.items()}

@@ -1,0 +1,128 @@
+"""The online learning loop: its report, resuming to the same result, refusing a foreign resume."""
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from agent.critic import CriticConfig
+from agent.loop import TrainConfig, competence_step, train
+from agent.mpc import AgentConfig
+from agent.policy import PolicyConfig
+from agent.world_model import WorldModelConfig
+from planners import PlannerConfig
+
+
+def judge(ret, terminated, info):
+    return bool(terminated), ret >= -200.0
+
+
+def evaluate(agent):
+    env = gym.make("Pendulum-v1", max_episode_steps=50)
+    returns = []
+    for seed in range(2):
+        obs, _ = env.reset(seed=seed)
+        agent.reset(seed=seed)
+        done, ret = False, 0.0
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(agent.act(obs))
+            ret, done = ret + float(reward), terminated or truncated
+        returns.append(ret)
+    return {"episodes": 2, "mean_return": float(np.mean(returns)), "successes": 0, "falls": 0}
+
+
+def tiny_config(tmp_path, **overrides) -> TrainConfig:
+    settings = dict(
+        env="Pendulum-v1", steps=300, seed=3, eval_every=150, eval_episodes=2,
+        checkpoint=tmp_path / "agent.pt", save_every=50, log_dir=None,
+        agent=AgentConfig(seed_steps=60, batch_size=16, planner=PlannerConfig(horizon=3, num_samples=8, iterations=2)),
+        world_model=WorldModelConfig(latent_dim=8, hidden_dim=32, horizon=3),
+        critic=CriticConfig(hidden_dim=32), policy=PolicyConfig(hidden_dim=32),
+    )
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def short_pendulum(spec):
+    return gym.make(spec, max_episode_steps=50)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def interrupting(after: int):
+    """An env factory whose env raises after ``after`` steps, as a killed process would stop."""
+    def make(spec):
+        env = short_pendulum(spec)
+        count = {"n": 0}
+        step = env.step
+
+        def counted(action):
+            count["n"] += 1
+            if count["n"] > after:
+                raise Interrupt
+            return step(action)
+
+        env.step = counted
+        return env
+    return make
+
+
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
+    torch.set_num_threads(1)
+    whole = train(tiny_config(tmp_path / "a"), judge=judge, evaluate=evaluate, make_env=short_pendulum,
+                  progress_bar=False, log=lambda _: None)
+    assert whole["steps"] == 300 and whole["episodes"] == 6 and len(whole["evals"]) == 2
+    assert {"env", "seed", "steps", "episodes", "falls", "successes", "eval_falls", "competent_at",
+            "falls_before_competent", "evals", "wall_s", "steps_per_s", "act_ms_median", "peak_rss_mb"} <= set(whole)
+
+    config = tiny_config(tmp_path / "b")
+    with pytest.raises(Interrupt):
+        train(config, judge=judge, evaluate=evaluate, make_env=interrupting(230), progress_bar=False, log=lambda _: None)
+    saved = json.loads((config.resume_dir / "progress.json").read_text())
+    assert saved["progress"]["total_steps"] == 200  # the last episode end at least save_every after the previous save
+    resumed = train(tiny_config(tmp_path / "b", resume=True), judge=judge, evaluate=evaluate,
+                    make_env=short_pendulum, progress_bar=False, log=lambda _: None)
+    assert resumed["series"] == whole["series"]
+    assert resumed["evals"] == whole["evals"]
+    a = torch.load(tmp_path / "a" / "agent.pt", weights_only=True)["state"]
+    b = torch.load(tmp_path / "b" / "agent.pt", weights_only=True)["state"]
+    for net in ("world_model", "critic", "policy"):
+        for key, value in a[net].items():
+            assert torch.equal(value, b[net][key]), (net, key)
+    assert not config.resume_dir.exists()  # a finished run leaves only its checkpoint
+
+
+def test_resume_refuses_another_configuration_and_overwrites_nothing(tmp_path):
+    config = tiny_config(tmp_path)
+    with pytest.raises(Interrupt):
+        train(config, judge=judge, evaluate=None, make_env=interrupting(120), progress_bar=False, log=lambda _: None)
+    before = sorted(p.name for p in config.resume_dir.iterdir())
+    with pytest.raises(ValueError, match="seed"):
+        train(tiny_config(tmp_path, seed=4, resume=True), judge=judge, make_env=short_pendulum,
+              progress_bar=False, log=lambda _: None)
+    with pytest.raises(ValueError, match="env"):
+        train(tiny_config(tmp_path, env="InvertedPendulum-v5", resume=True), judge=judge,
+              make_env=short_pendulum, progress_bar=False, log=lambda _: None)
+    assert sorted(p.name for p in config.resume_dir.iterdir()) == before
+    with pytest.raises(FileNotFoundError, match="no resume state"):
+        train(tiny_config(tmp_path / "other", resume=True), judge=judge, make_env=short_pendulum,
+              progress_bar=False, log=lambda _: None)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"steps": 50}, "seed-steps"),
+    ({"eval_every": 100, "eval_episodes": 0}, "eval-episodes"),
+])
+def test_bad_budgets_are_refused(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_config(tmp_path, **overrides)
+
+
+def test_competence_needs_nine_of_the_last_ten():
+    episodes = [{"step": 10 * (i + 1), "success": i >= 3} for i in range(12)]
+    assert competence_step(episodes) == 120  # episodes 3..11 succeed: 9 of 10 at the 12th
+    assert competence_step(episodes[:11]) is None
