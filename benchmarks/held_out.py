@@ -82,7 +82,7 @@ def run_learned(args: Args) -> dict:
     start = time.perf_counter()
     seeds = range(args.seed, args.seed + args.episodes)
     results = [run_episode(agent, env, seed, learn=args.online) for seed in seeds]
-    summary = summarize(results)
+    summary = summarize(results, pretraining_falls=int(agent.pretraining_stats.get("falls", 0)))
     summary.update(wall_seconds=time.perf_counter() - start, planner=args.planner,
                    online=args.online, planner_settings=asdict(config.planner),
                    pretraining=agent.pretraining_stats)

@@ -194,7 +194,7 @@ def main(args: Args) -> dict:
     writer.close()
     env.close()
 
-    summary = summarize(results)
+    summary = summarize(results, pretraining_falls=int(agent.pretraining_stats.get("falls", 0)))
     summary.update(env=args.env, planner=args.agent.planner.name, online=args.agent.online,
                    seed=args.seed, checkpoint=str(path), pretraining=agent.experience_stats(),
                    plan_failures=agent.plan_failures)
