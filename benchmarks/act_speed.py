@@ -1,0 +1,149 @@
+"""Act time against held-out success on CliffCar-v0, per planner setting, on one CPU thread.
+
+    python benchmarks/act_speed.py                                # the settings below, 50 seeds
+    python benchmarks/act_speed.py --episodes 10 --settings h25-32x4 policy
+
+For each setting the frozen agent (``--checkpoint``, default the shipped one) drives the
+held-out layouts ``0..episodes-1``: successes, falls, mean return, and the median and p95
+of every ``act`` call's wall time. Timings on a shared machine swing by up to 1.6x, so the
+same run also times a fixed *reference workload* — the first agent's planner (gradient
+descent, 64 candidates x 6 iterations, horizon 25) on this model from a fixed latent — and
+reports every setting's median act time as a ratio to it. Writes JSON, a markdown table and
+a plot of success against median act time (the Pareto front). Never a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import tyro
+
+from agent.checkpoint import default_checkpoint
+from evaluation.report import check_writable
+
+HERE = Path(__file__).resolve().parent
+
+SETTINGS: dict[str, dict] = {
+    "h25-64x6": {"horizon": 25, "num_samples": 64, "iterations": 6},
+    "h25-32x4": {"horizon": 25, "num_samples": 32, "iterations": 4},
+    "h15-32x4": {"horizon": 15, "num_samples": 32, "iterations": 4},
+    "h25-16x2": {"horizon": 25, "num_samples": 16, "iterations": 2},
+    "policy": {"name": "policy"},
+}
+"""Planner settings by name (fields of ``planners.PlannerConfig``); ``policy``: the prior alone."""
+
+
+@dataclass
+class Args:
+    """Time the agent's act against held-out success on CliffCar-v0 for several planner settings."""
+
+    settings: list[str] = field(default_factory=lambda: list(SETTINGS))
+    """Which settings to run (names of SETTINGS)."""
+    episodes: int = 50
+    """Held-out layouts (seeds 0..episodes-1)."""
+    checkpoint: Path = field(default_factory=lambda: default_checkpoint("cliff-car")[0])
+    """The agent to time (frozen: no online learning)."""
+    reference_calls: int = 30
+    """plan() calls of the reference workload (median reported)."""
+    threads: int = 1
+    """torch CPU threads."""
+    json: Path = HERE / "results" / "act_speed.json"
+    """Where the JSON goes (the table and plot go beside it)."""
+
+
+def reference_ms(agent, calls: int) -> float:
+    """Median ms of one plan() of the reference workload (64 x 6, H = 25) on ``agent``'s model."""
+    from planners import PlannerConfig
+
+    ones = torch.ones(agent.action_dim)
+    planner = PlannerConfig(horizon=25, num_samples=64, iterations=6).build(None, -ones, ones)
+    z0 = torch.zeros(agent.world_model.config.latent_dim)
+    objective = agent.objective_for(z0)
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        planner.plan(objective)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def run_setting(name: str, args: Args) -> dict:
+    import envs
+    from agent.mpc import AgentConfig, MPCAgent
+    from evaluation import run_episode, summarize
+    from planners import PlannerConfig
+
+    env = envs.make_env("cliff-car")
+    config = AgentConfig(online=False, planner=PlannerConfig(**SETTINGS[name]))
+    agent = MPCAgent.load(args.checkpoint, env, config)
+    acts: list[float] = []
+    records = []
+    for seed in range(args.episodes):
+        records.append(run_episode(agent, env, seed, learn=False))
+        acts.extend(agent.plan_times_ms)
+    summary = summarize(records, per_episode=False)
+    return {"setting": name, **SETTINGS[name], "episodes": summary["episodes"],
+            "successes": summary["successes"], "falls": summary["falls"],
+            "mean_return": summary["mean_return"], "act_ms_median": float(np.median(acts)),
+            "act_ms_p95": float(np.percentile(acts, 95)), "acts": len(acts)}
+
+
+def main(args: Args) -> dict:
+    torch.set_num_threads(args.threads)
+    unknown = [s for s in args.settings if s not in SETTINGS]
+    if unknown:
+        raise SystemExit(f"error: unknown setting(s) {unknown}; choose from {sorted(SETTINGS)}")
+    try:
+        check_writable([args.json])
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+    import envs
+    from agent.mpc import AgentConfig, MPCAgent
+
+    probe = MPCAgent.load(args.checkpoint, envs.make_env("cliff-car"), AgentConfig(online=False))
+    reference = reference_ms(probe, args.reference_calls)
+    rows = []
+    for name in args.settings:
+        row = run_setting(name, args)
+        row["act_ratio_to_reference"] = row["act_ms_median"] / reference
+        rows.append(row)
+        print(f"{name}: {row['successes']}/{row['episodes']} successes, {row['falls']} falls, "
+              f"act median {row['act_ms_median']:.2f} ms (p95 {row['act_ms_p95']:.2f}), "
+              f"{row['act_ratio_to_reference']:.3f} x reference", flush=True)
+    report = {"command": "python benchmarks/act_speed.py", "args": json.loads(json.dumps(asdict(args), default=str)),
+              "reference": {"what": "gradient planner 64 x 6, H = 25, one plan() from a fixed latent",
+                            "ms_median": reference}, "rows": rows}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    lines = ["| setting | successes | falls | mean return | act median ms | act p95 ms | ratio to reference |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {r['setting']} | {r['successes']}/{r['episodes']} | {r['falls']} | {r['mean_return']:.2f} | "
+              f"{r['act_ms_median']:.2f} | {r['act_ms_p95']:.2f} | {r['act_ratio_to_reference']:.3f} |" for r in rows]
+    args.json.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in rows:
+        ax.scatter(r["act_ms_median"], r["successes"] / r["episodes"])
+        ax.annotate(r["setting"], (r["act_ms_median"], r["successes"] / r["episodes"]), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("median act time, ms (one CPU thread)")
+    ax.set_ylabel("held-out success rate")
+    ax.set_title(f"CliffCar-v0, {args.episodes} held-out layouts")
+    fig.tight_layout()
+    fig.savefig(args.json.with_suffix(".png"), dpi=120)
+    print(f"wrote {args.json} (+ .md, .png)")
+    return report
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
