@@ -1,14 +1,13 @@
 """Pure tensor math used in training (unit-testable, no modules).
 
-References: VICReg (Bardes, Ponce, LeCun, 2022) for the variance/covariance terms;
-TD(lambda) returns as in Sutton & Barto, ch. 12.
+References: VICReg (Bardes, Ponce, LeCun, 2022) for the variance/covariance terms.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["masked_mean", "vicreg_variance", "vicreg_covariance", "lambda_returns", "ema_update"]
+__all__ = ["masked_mean", "vicreg_variance", "vicreg_covariance", "ema_update"]
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -29,33 +28,6 @@ def vicreg_covariance(z: torch.Tensor) -> torch.Tensor:
     cov = centred.T @ centred / max(batch - 1, 1)  # (Z, Z)
     off_diagonal = cov - torch.diag(torch.diagonal(cov))
     return off_diagonal.pow(2).sum() / dim
-
-
-def lambda_returns(
-    cost: torch.Tensor,
-    next_value: torch.Tensor,
-    terminated: torch.Tensor,
-    mask: torch.Tensor,
-    gamma: float,
-    lam: float,
-) -> torch.Tensor:
-    """TD(lambda) targets of the discounted cost-to-go along windows.
-
-    ``cost, terminated, mask (B, H)``; ``next_value (B, H)`` = target-network value of the
-    state after each transition. ``G_t = c_t + gamma (1 - term_t) [(1 - lam) V(s_{t+1}) +
-    lam G_{t+1}]``, where ``G_{t+1}`` is replaced by ``V(s_{t+1})`` at the window's last
-    valid step (the end of the window or a truncation). Zero after termination.
-    Returns ``(B, H)``; entries where ``mask`` is 0 are meaningless.
-    """
-    horizon = cost.shape[1]
-    returns = torch.zeros_like(cost)
-    following = next_value[:, -1]  # G_{t+1} for t = H-1: bootstrap
-    for t in reversed(range(horizon)):
-        has_next = mask[:, t + 1] if t + 1 < horizon else torch.zeros_like(mask[:, t])
-        blended = has_next * ((1 - lam) * next_value[:, t] + lam * following) + (1 - has_next) * next_value[:, t]
-        returns[:, t] = cost[:, t] + gamma * (1 - terminated[:, t]) * blended
-        following = returns[:, t]
-    return returns
 
 
 @torch.no_grad()

@@ -47,8 +47,8 @@ from agent.checkpoint import (
 from agent.critic import Critic, CriticConfig, discount_for_episode_length
 from agent.objective import planning_cost, planning_objective
 from agent.policy import Policy, PolicyConfig
-from agent.train import Trainer
-from agent.utils import episode_cost_to_go, resolve_device
+from agent.train import Trainer, set_units_from_buffer
+from agent.utils import resolve_device
 from agent.world_model import WorldModel, WorldModelConfig
 from planners import PlannerConfig
 
@@ -462,14 +462,9 @@ class MPCAgent:
         return self.update(count) if count else {}
 
     def initialise_from_buffer(self) -> None:
-        """Set the data-derived units from the replay buffer: observation normaliser, cost
-        scale, fall cost and value scale (once, before the first update of a fresh agent)."""
-        buffer = self.buffer
-        slots = buffer.valid_slots()
-        self.world_model.set_normalizer(buffer.observations())
-        self.world_model.set_fall_cost(buffer.cost[slots], buffer.fell[slots])
-        returns = episode_cost_to_go(buffer.cost, buffer.episodes(), self.gamma)
-        self.critic.set_value_scale(float(np.sqrt(np.mean(returns**2))) if returns.size else 1.0)
+        """Set the data-derived units from the replay buffer (once, before the first update of
+        a fresh agent): see :func:`agent.train.set_units_from_buffer`."""
+        set_units_from_buffer(self.world_model, self.critic, self.buffer)
 
     def _refresh_fall_cost(self) -> None:
         """``fall_cost`` = mean cost of every fall transition in the buffer (it may have had none

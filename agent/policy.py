@@ -83,10 +83,6 @@ class Policy(nn.Module):
         log_prob = log_prob - (2.0 * (math.log(2.0) - pre - nn.functional.softplus(-2.0 * pre))).sum(-1)
         return action, log_prob
 
-    def std(self, z: torch.Tensor) -> torch.Tensor:
-        """Standard deviation of the Gaussian before squashing: ``(..., Z) -> (..., A)``."""
-        return self._gaussian(z)[1].exp()
-
     @torch.no_grad()
     def update_scale(self, q: torch.Tensor) -> None:
         """Track the spread of Q (5-95 percentile range of ``q``, any shape) by EMA."""

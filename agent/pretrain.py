@@ -25,7 +25,7 @@ from agent.checkpoint import env_slug, flatten_state, make_meta, save_checkpoint
 from agent.collect import collect, make_env_fn
 from agent.critic import Critic, CriticConfig, discount_for_episode_length
 from agent.policy import Policy, PolicyConfig
-from agent.train import Trainer
+from agent.train import Trainer, set_units_from_buffer
 from agent.utils import episode_cost_to_go, hparam_table, resolve_device
 from agent.world_model import WorldModel, WorldModelConfig
 
@@ -126,11 +126,7 @@ def pretrain(env_spec: str | None = None, config: PretrainConfig | None = None, 
         critic_config = dataclasses.replace(critic_config, gamma=discount_for_episode_length(max_episode_steps))
     critic = Critic(config.world_model.latent_dim, buffer.action_dim, critic_config)
     policy = Policy(config.world_model.latent_dim, buffer.action_dim, config.policy)
-    order = buffer.valid_slots()
-    world_model.set_normalizer(buffer.observations())
-    world_model.set_fall_cost(buffer.cost[order], buffer.fell[order])
-    returns = discounted_returns(buffer, critic.gamma)
-    critic.set_value_scale(float(np.sqrt(np.mean(returns**2))) if returns.size else 1.0)
+    set_units_from_buffer(world_model, critic, buffer)
     world_model.to(device)
     critic.to(device)
     policy.to(device)

@@ -39,9 +39,10 @@ from agent.buffer import ReplayBuffer
 from agent.critic import Critic, CriticConfig
 from agent.math import ema_update, masked_mean, vicreg_covariance, vicreg_variance
 from agent.policy import Policy, PolicyConfig
+from agent.utils import episode_cost_to_go
 from agent.world_model import WorldModel, WorldModelConfig, symlog
 
-__all__ = ["Trainer", "check_batch"]
+__all__ = ["Trainer", "check_batch", "set_units_from_buffer"]
 
 _REQUIRED = ("obs", "action", "cost", "terminated", "fell", "mask")
 
@@ -62,6 +63,17 @@ def check_batch(batch: dict[str, torch.Tensor], step: int | None = None) -> None
                 f"(shape {tuple(tensor.shape)}); training stopped before the gradient step so no "
                 "weights were changed; check the env's observations/rewards for NaN/inf"
             )
+
+
+def set_units_from_buffer(world_model: WorldModel, critic: Critic, buffer: ReplayBuffer) -> None:
+    """Set the data-derived units before training starts: the observation normaliser, cost
+    scale and fall cost of ``world_model``, and the critic's value scale (RMS of the data's
+    Monte-Carlo discounted cost-to-go), from every transition in ``buffer``."""
+    slots = buffer.valid_slots()
+    world_model.set_normalizer(buffer.observations())
+    world_model.set_fall_cost(buffer.cost[slots], buffer.fell[slots])
+    returns = episode_cost_to_go(buffer.cost, buffer.episodes(), critic.gamma)
+    critic.set_value_scale(float(np.sqrt(np.mean(returns**2))) if returns.size else 1.0)
 
 
 class Trainer:
@@ -105,13 +117,6 @@ class Trainer:
             current["state"] = {int(k): v for k, v in state.get(name, {}).items()}
             opt.load_state_dict(current)
         self.num_updates = int(state.get("num_updates", 0))
-
-    def train(self, buffer: ReplayBuffer, num_updates: int, batch_size: int = 128) -> dict[str, float]:
-        """``num_updates`` calls of :meth:`update` on windows sampled from ``buffer``; last scalars."""
-        info: dict[str, float] = {}
-        for _ in range(num_updates):
-            info = self.update(buffer.sample(batch_size, self.wm_config.horizon, self.rng))
-        return info
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One gradient step on world model, critic and policy; returns a flat dict of scalars."""
