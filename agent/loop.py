@@ -52,6 +52,11 @@ Evaluate = Callable[[MPCAgent], dict[str, Any]]
 """Runs held-out episodes with the agent (no learning); returns at least ``episodes,
 mean_return, successes, falls``."""
 COMPETENCE_WINDOW, COMPETENCE_SUCCESSES = 10, 9
+NEUTRAL_SETTINGS: dict[tuple[str, str], Any] = {}
+"""Settings added after runs were recorded, as ``(section, name): value``: while a setting holds
+the value that reproduces the earlier behaviour it is left out of :meth:`TrainConfig.fingerprint`,
+so those runs' resume states and benchmark reports (whose file names hash the fingerprint) still
+match. Any other value is in the fingerprint like every setting."""
 
 
 def train_seed(seed: int, episode: int) -> int:
@@ -118,6 +123,9 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         for key in ("steps", "checkpoint", "resume", "log_dir", "save_every"):
             d.pop(key)
+        for (section, name), neutral in NEUTRAL_SETTINGS.items():
+            if section in d and name in d[section] and d[section][name] == neutral:
+                del d[section][name]
         return json.loads(json.dumps(d, default=str))
 
 

@@ -126,3 +126,14 @@ def test_competence_needs_nine_of_the_last_ten():
     episodes = [{"step": 10 * (i + 1), "success": i >= 3} for i in range(12)]
     assert competence_step(episodes) == 120  # episodes 3..11 succeed: 9 of 10 at the 12th
     assert competence_step(episodes[:11]) is None
+
+
+def test_neutral_settings_leave_the_fingerprint_until_they_change(tmp_path, monkeypatch):
+    import agent.loop as loop
+
+    before = tiny_config(tmp_path).fingerprint()
+    monkeypatch.setitem(loop.NEUTRAL_SETTINGS, ("agent", "explore_noise"), 0.1)
+    neutral = tiny_config(tmp_path).fingerprint()
+    assert "explore_noise" not in neutral["agent"] and "explore_noise" in before["agent"]
+    changed = tiny_config(tmp_path, agent=AgentConfig(seed_steps=60, explore_noise=0.2)).fingerprint()
+    assert changed["agent"]["explore_noise"] == 0.2
