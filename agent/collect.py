@@ -18,6 +18,13 @@ Seeds: collection resets env ``i`` with seed ``TRAIN_SEED_OFFSET + 1000 * seed +
 Evaluation and benchmarks use seeds below ``TRAIN_SEED_OFFSET``
 (e.g. 0..999 for held-out episodes), so train and test layouts never coincide.
 
+Fall labels: a terminating transition is labelled a fall (the buffer's ``fell``, which the
+world model's fall head learns) when the env's last ``info`` says so under ``fall_key``:
+``"fell"`` by default, and a termination counts when the env does not report the key (the
+convention of generic envs); another key names another event, e.g. ``"dropped"`` in a safe
+world whose drops off an edge are not falls. :class:`CollectStats` counts falls
+(``info["fell"]``) and drops (``info["dropped"]``) apart from the labels.
+
 Autoreset: the vector env runs with ``AutoresetMode.SAME_STEP``; when sub-env ``i`` ends,
 the step returns the *reset* observation and the true last observation sits in
 ``info["final_obs"][i]`` (its info in ``info["final_info"]``). :func:`collect` stores the
@@ -71,6 +78,12 @@ class CollectStats:
     """Episodes that ended (terminated or truncated)."""
     falls: int = 0
     """Finished episodes whose last transition is a fall (``info['fell']``, else ``terminated``)."""
+    drops: int = 0
+    """Finished episodes whose last transition drove off an edge (``info['dropped']``; 0 when
+    the env does not report it). In a safe world these are not falls."""
+    fall_labels: int = 0
+    """Finished episodes whose last transition is labelled a fall for the fall head (the
+    ``fall_key`` event; the same as ``falls`` with the default key)."""
     successes: int = 0
     """Finished episodes with ``info['success']``."""
     truncations: int = 0
@@ -180,6 +193,7 @@ def collect(
     progress: bool = False,
     guide: Guide | Sequence[Guide] | Literal["env"] | None = None,
     guide_fraction: float = 0.0,
+    fall_key: str = "fell",
 ) -> tuple[ReplayBuffer, CollectStats]:
     """Run the exploration policy for ``num_steps`` transitions in ``num_envs`` parallel envs.
 
@@ -188,7 +202,13 @@ def collect(
     below ``TRAIN_SEED_OFFSET`` for held-out data. ``guide`` (see :class:`ExplorationPolicy`)
     drives ``guide_fraction`` of the episodes; ``"env"`` takes the env's own
     :func:`exploration_guides` (none: every episode follows random waypoints). Completed episodes are added to the
-    buffer as they finish, then any unfinished ones. Returns ``(buffer, stats)``.
+    buffer as they finish, then any unfinished ones. ``fall_key`` is the ``info`` key whose
+    events at a termination label the buffer's ``fell`` (see the module docstring). Returns
+    ``(buffer, stats)``.
+
+    Raises ``ValueError`` after collection when ``fall_key`` is not ``"fell"`` and no step's
+    ``info`` carried it: no transition could have been labelled (the message lists the keys
+    the env did report).
     """
     if num_steps < 1 or not 1 <= num_envs <= 1000:
         raise ValueError(f"need num_steps >= 1 and 1 <= num_envs <= 1000, got {num_steps} and {num_envs}")
@@ -211,6 +231,7 @@ def collect(
         keys = ("obs", "action", "cost", "next_obs", "terminated", "truncated", "fell")
         running = [{k: [] for k in keys} for _ in range(num_envs)]
         obs, _ = vec.reset(seed=[seed_offset + 1000 * seed + i for i in range(num_envs)])
+        info_keys: set[str] = set()  # every info key the env reported, to explain a missing fall_key
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -221,12 +242,13 @@ def collect(
             env_action = denormalize_action(action, act_space)
             next_obs, reward, terminated, truncated, info = vec.step(env_action)
             final_info = info.get("final_info", {})
+            info_keys.update(info, final_info)
             for i in range(num_envs):
                 done = bool(terminated[i] or truncated[i])
                 true_next = info["final_obs"][i] if done else next_obs[i]
                 fell = False
                 if terminated[i]:
-                    reported = _final_flag(final_info, "fell", i)
+                    reported = _final_flag(final_info, fall_key, i)
                     fell = True if reported is None else reported
                 episode = running[i]
                 for key, value in zip(keys, (obs[i], action[i], -float(reward[i]), true_next,
@@ -236,7 +258,10 @@ def collect(
                     buffer.add_episode({k: np.asarray(v) for k, v in episode.items()})
                     running[i] = {k: [] for k in keys}
                     stats.episodes += 1
-                    stats.falls += int(fell)
+                    stats.fall_labels += int(fell)
+                    ended = bool(terminated[i])  # falls and drops end an episode; a time limit is neither
+                    stats.falls += int(ended and _final_flag(final_info, "fell", i) is not False)
+                    stats.drops += int(ended and bool(_final_flag(final_info, "dropped", i)))
                     stats.truncations += int(truncated[i] and not terminated[i])
                     stats.successes += int(bool(_final_flag(final_info, "success", i)))
                     policy.reset(i)
@@ -250,6 +275,13 @@ def collect(
                 stats.unfinished += 1
         if bar is not None:
             bar.close()
+        if fall_key != "fell" and fall_key not in info_keys:
+            reported = sorted(k for k in info_keys if not k.startswith("_") and k not in ("final_obs", "final_info"))
+            raise ValueError(
+                f"fall key {fall_key!r}: the env reported no info[{fall_key!r}] in {stats.steps} steps "
+                f"({stats.episodes} episodes), so no transition could be labelled a fall; its info keys "
+                f"are {reported}. Pass one of those (e.g. --fall-key fell), or an env that reports it"
+            )
         return buffer, stats
     finally:
         vec.close()

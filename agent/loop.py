@@ -339,15 +339,44 @@ def train(
     agent.save(config.checkpoint_path)
     if config.resume_dir.exists():
         shutil.rmtree(config.resume_dir)  # the run is complete: its checkpoint supersedes the state
-    report = build_report(config, progress, experience_before, agent)
+    report = build_report(config, progress, experience_before, agent,
+                          env_id=getattr(getattr(env, "spec", None), "id", None))
     log(f"wrote {config.checkpoint_path}")
     return report
 
 
-def build_report(config: TrainConfig, progress: _Progress, before: dict[str, Any], agent: MPCAgent) -> dict[str, Any]:
-    """The run's JSON: the keys DESIGN.md names for ``train.py``, plus the per-episode series."""
+def other_world(before: Mapping[str, Any], env: str, env_id: str | None) -> dict[str, Any] | None:
+    """The experience in ``before`` (an agent's pretraining stats) when it comes from another env
+    than ``env`` (the run's spec; ``env_id``: its Gymnasium id), as ``{env, steps, episodes,
+    falls, drops}``; None when it is this env's. Stats that name no env (checkpoints older than
+    the safe world) count as this env's, as they always did."""
+    spec, gym_id = before.get("env"), before.get("env_id")
+    if spec is None and gym_id is None:
+        return None
+    if spec == env or (gym_id is not None and gym_id in (env_id, env)):
+        return None
+    return {"env": gym_id or spec, "steps": int(before.get("steps", 0)), "episodes": int(before.get("episodes", 0)),
+            "falls": int(before.get("falls", 0)), "drops": int(before.get("drops", 0))}
+
+
+def build_report(config: TrainConfig, progress: _Progress, before: dict[str, Any], agent: MPCAgent,
+                 env_id: str | None = None) -> dict[str, Any]:
+    """The run's JSON: the keys DESIGN.md names for ``train.py``, plus the per-episode series.
+
+    ``before`` is what the agent had learned from when the run began (its checkpoint's stats).
+    Falls count every env step learned from *in this env* (``env_id``: its Gymnasium id), that
+    experience included; experience from another env (a safe world's, e.g. CliffCarKerb-v0's
+    before CliffCar-v0) goes in a column of its own, ``other_world`` (None when there is none).
+    """
     episodes = progress.episodes
     competent_at = competence_step(episodes)
+    elsewhere = other_world(before, config.env, env_id)
+    if elsewhere is not None:
+        experience = {**agent.experience_counts(), "other_world": elsewhere}
+        before = {}
+    else:
+        experience = agent.experience_stats()
+        elsewhere = before.get("other_world")
     prior_falls, prior_steps = int(before.get("falls", 0)), int(before.get("steps", 0))
     train_falls = sum(e["fell"] for e in episodes)
     if competent_at is None:
@@ -367,13 +396,14 @@ def build_report(config: TrainConfig, progress: _Progress, before: dict[str, Any
         "falls_before_competent": falls_before,
         "falls_so_far_if_not_competent": None if competent_at is not None else prior_falls + train_falls,
         "pretraining": {"steps": prior_steps, "falls": prior_falls, "episodes": int(before.get("episodes", 0))},
+        "other_world": elsewhere,
         "evals": progress.evals,
         "wall_s": round(progress.wall_s, 2),
         "steps_per_s": round(progress.total_steps / progress.wall_s, 2) if progress.wall_s > 0 else None,
         "act_ms_median": round(statistics.median(progress.act_ms), 3) if progress.act_ms else None,
         "peak_rss_mb": round(_peak_rss_mb(), 1),
         "checkpoint": str(config.checkpoint_path),
-        "experience": agent.experience_stats(),
+        "experience": experience,
         "config": config.fingerprint(),
         "series": episodes,
     }

@@ -1,4 +1,5 @@
-"""Environments: `CliffCar-v0` (registered on import) and `make_env`, which resolves a spec.
+"""Environments: `CliffCar-v0` and `CliffCarKerb-v0` (registered on import) and `make_env`,
+which resolves a spec.
 
 ```python
 import envs
@@ -21,8 +22,9 @@ from typing import Any
 import gymnasium as gym
 
 from envs.cliff_car import CliffCarEnv, CliffCarLayout
+from envs.cliff_car_kerb import CliffCarKerbEnv
 
-__all__ = ["SHORT_NAMES", "CliffCarEnv", "CliffCarLayout", "MakeEnvError", "make_env"]
+__all__ = ["SHORT_NAMES", "CliffCarEnv", "CliffCarKerbEnv", "CliffCarLayout", "MakeEnvError", "make_env"]
 
 CLIFF_CAR_MAX_EPISODE_STEPS = 300
 """15 s at dt = 0.05 s: room to drive round the corner; a car that stalls is cut off."""
@@ -33,10 +35,18 @@ if "CliffCar-v0" not in gym.registry:
         entry_point="envs.cliff_car:CliffCarEnv",
         max_episode_steps=CLIFF_CAR_MAX_EPISODE_STEPS,
     )
+if "CliffCarKerb-v0" not in gym.registry:  # the safe world: 40 cm kerbs instead of the 20 m cliff
+    gym.register(
+        id="CliffCarKerb-v0",
+        entry_point="envs.cliff_car_kerb:CliffCarKerbEnv",
+        max_episode_steps=CLIFF_CAR_MAX_EPISODE_STEPS,
+    )
 
 SHORT_NAMES: dict[str, str] = {
     "cliff-car": "CliffCar-v0",
     "cliffcar": "CliffCar-v0",
+    "cliff-car-kerb": "CliffCarKerb-v0",
+    "cliffcarkerb": "CliffCarKerb-v0",
 }
 """Short names accepted by `make_env`, mapped to registered Gymnasium ids."""
 

@@ -10,19 +10,24 @@ every cost weight a typed keyword argument, cost terms in `info`, randomness dra
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import mujoco
-import mujoco.rollout
 import numpy as np
 from gymnasium import spaces, utils
 from gymnasium.envs.mujoco import MujocoEnv
 
 from envs import cliff_car_drivers
 from envs.cliff_car_layout import CliffCarLayout, draw_layout
-
-ASSET_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "cliff_car.xml")
+from envs.cliff_car_model import (
+    ASSET_PATH,
+    CAR_REACH,
+    CLIFF_DEPTH,
+    MIN_DROP_HEIGHT,
+    Rangefinders,
+    load_model,
+    rollout_positions,
+)
 
 N_FRONT_RAYS = 11  # 90 deg right to 90 deg left in 18 deg steps
 N_REAR_RAYS = 5  # 120 to 240 deg: backing up is driving too
@@ -43,8 +48,12 @@ OBS_NAMES = (
 COST_TERMS = ("progress", "control", "time", "fall", "success")
 """Cost terms reported in `info` as `cost_<name>`; they sum to `info["cost"]`."""
 
+SURVIVABLE_DROP_HEIGHT = 1.0
+"""Edges that drop at most this far (m) are survivable: driving off one is a drop, not a fall."""
+
 _ARM_HALF_EXTENT = 15.0  # the plateau reaches this far from the corner (see the XML)
 _START_HEIGHT = 0.1  # car body origin above the plateau when its wheels touch it
+_CLIFF_FALL_HEIGHT = -0.5  # the 20 m cliff's detection height, and the shallowest any world uses
 
 
 def _yaw_from_quat(q: np.ndarray) -> float:
@@ -69,7 +78,8 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
     ## Description
     A two-wheeled car (differential drive, a low-friction front skid) starts on a raised,
     L-shaped plateau whose two straight edges meet at a reflex corner and drop 20 m to low
-    ground. It must drive to a goal on the plateau. In most layouts the goal lies on the
+    ground (`drop_height`; `CliffCarKerb-v0` is this world with 40 cm kerbs). It must drive
+    to a goal on the plateau. In most layouts the goal lies on the
     other arm of the L, so the straight line from start to goal runs over the void: a
     controller that cuts the corner falls. Per reset the plateau is moved and turned, and
     the start pose and goal are drawn anew, so a policy must read the edge from its
@@ -112,7 +122,7 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
       negative when the car gets closer.
     - *control*: `control_cost_weight * |a|^2` (clipped action).
     - *time*: `time_cost` every step.
-    - *fall*: `fall_cost` on the step the car falls.
+    - *fall*: `fall_cost` on the step the car drives off the plateau (falls, or drops off a kerb).
     - *success*: `-success_bonus` on the step the car reaches the goal.
 
     ## Starting State
@@ -124,8 +134,9 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
     `reset(options={"cross_void": bool})` forces the layout kind.
 
     ## Episode End
-    - Termination (fall): the car body drops below `fall_height` (m, relative to the
-      plateau top). `info["fell"] = True`.
+    - Termination (drove off an edge): the car body drops below `fall_height` (m, relative
+      to the plateau top). `info["dropped"] = True` in every world; `info["fell"] = True`
+      when the edges drop more than `SURVIVABLE_DROP_HEIGHT` (1 m), as the 20 m cliff's do.
     - Termination (success): the car is within `goal_radius` of the goal.
       `info["success"] = True`.
     - Truncation: 300 steps (15 s) through `register(..., max_episode_steps=300)`.
@@ -139,10 +150,11 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
     | `progress_weight`        | float   | 1.0     | cost per metre gained (-) or lost (+) toward the goal |
     | `control_cost_weight`    | float   | 0.01    | cost per unit squared action |
     | `time_cost`              | float   | 0.01    | cost per step |
-    | `fall_cost`              | float   | 100.0   | cost of falling off the plateau |
+    | `fall_cost`              | float   | 100.0   | cost of driving off the plateau |
     | `success_bonus`          | float   | 10.0    | cost reduction for reaching the goal |
     | `goal_radius`            | float   | 0.5     | success distance (m) |
-    | `fall_height`            | float   | -0.5    | height (m) below which the car has fallen |
+    | `drop_height`            | float   | 20.0    | how far the plateau's edges drop (m), in [0.4, 20]; below 20 m the low ground is a plane the rangefinders do not see (see `CliffCarKerbEnv`) |
+    | `fall_height`            | float   | None    | height (m) of the car body below which it has driven off; None: -0.5, or `0.35 - drop_height` for drops under 0.85 m (before any part of the car can touch the low ground) |
     | `max_range`              | float   | 5.0     | rangefinder readings are clipped to this (m) |
     | `cross_void_probability` | float   | 0.6     | share of layouts whose start-goal line crosses the void |
     | `frame_skip`             | int     | 5       | physics steps (0.01 s) per env step |
@@ -157,7 +169,8 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
     each maps observations `(N, 23)` to actions `(N, 2)` and reads nothing else.
 
     ## Version History
-    - v0: first version.
+    - v0: first version; `info["dropped"]` and `drop_height` added later (same dynamics,
+      observations and rewards).
     """
 
     exploration_guides = (cliff_car_drivers.goal_seeker, cliff_car_drivers.cautious_seeker)
@@ -175,7 +188,7 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
         fall_cost: float = 100.0,
         success_bonus: float = 10.0,
         goal_radius: float = 0.5,
-        fall_height: float = -0.5,
+        fall_height: float | None = None,
         max_range: float = 5.0,
         cross_void_probability: float = 0.6,
         frame_skip: int = 5,
@@ -183,24 +196,27 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
         width: int = 480,
         height: int = 480,
         camera_name: str | None = "track",
+        drop_height: float = CLIFF_DEPTH,
         **kwargs: Any,
     ):
+        # Keywords, not positions: a subclass with other defaults (CliffCarKerbEnv) pickles too.
         utils.EzPickle.__init__(
             self,
-            progress_weight,
-            control_cost_weight,
-            time_cost,
-            fall_cost,
-            success_bonus,
-            goal_radius,
-            fall_height,
-            max_range,
-            cross_void_probability,
-            frame_skip,
-            render_mode,
-            width,
-            height,
-            camera_name,
+            progress_weight=progress_weight,
+            control_cost_weight=control_cost_weight,
+            time_cost=time_cost,
+            fall_cost=fall_cost,
+            success_bonus=success_bonus,
+            goal_radius=goal_radius,
+            fall_height=fall_height,
+            max_range=max_range,
+            cross_void_probability=cross_void_probability,
+            frame_skip=frame_skip,
+            render_mode=render_mode,
+            width=width,
+            height=height,
+            camera_name=camera_name,
+            drop_height=drop_height,
             **kwargs,
         )
         self._progress_weight = _check_weight("progress_weight", progress_weight)
@@ -209,11 +225,22 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
         self._fall_cost = _check_weight("fall_cost", fall_cost)
         self._success_bonus = _check_weight("success_bonus", success_bonus)
         self._goal_radius = _check_weight("goal_radius", goal_radius, minimum=1e-3)
-        self._fall_height = _check_weight("fall_height", fall_height, minimum=-19.0)
+        self._drop_height = _check_weight("drop_height", drop_height, minimum=MIN_DROP_HEIGHT)
+        if self._drop_height > CLIFF_DEPTH:
+            raise ValueError(
+                f"CliffCarEnv: drop_height must be in [{MIN_DROP_HEIGHT}, {CLIFF_DEPTH}] m (the floor "
+                f"lies {CLIFF_DEPTH} m down), got {drop_height}."
+            )
+        if fall_height is None:  # as late as possible, but before the car can touch the low ground
+            fall_height = max(_CLIFF_FALL_HEIGHT, round(CAR_REACH - self._drop_height, 9))
+        # The car rests on the low ground with its body origin at _START_HEIGHT - drop_height.
+        lowest = max(-19.0, round(_START_HEIGHT - self._drop_height + 0.01, 9))
+        self._fall_height = _check_weight("fall_height", fall_height, minimum=lowest)
         if self._fall_height >= 0.0:
             raise ValueError(
                 f"CliffCarEnv: fall_height must be < 0 (below the plateau top), got {fall_height}."
             )
+        self._fatal_drop = self._drop_height > SURVIVABLE_DROP_HEIGHT
         self._max_range = _check_weight("max_range", max_range, minimum=0.1)
         self._cross_void_probability = _check_weight(
             "cross_void_probability", cross_void_probability
@@ -229,6 +256,8 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
                 f"CliffCarEnv: render_mode must be None or one of {self.metadata['render_modes']}, "
                 f"got {render_mode!r}."
             )
+        if self._drop_height < CLIFF_DEPTH:  # MuJoCo draws its sensors' rays, which stop at the low ground
+            kwargs.setdefault("visual_options", {mujoco.mjtVisFlag.mjVIS_RANGEFINDER: False})
         # render_fps must match 1 / dt (MujocoEnv checks it).
         self.metadata = {**self.metadata, "render_fps": int(round(1.0 / (0.01 * frame_skip)))}
 
@@ -253,9 +282,7 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
         self._plateau_id = self.model.body("plateau").id
         self._goal_site_ids = (self.model.site("goal").id, self.model.site("goal_pole").id)
         self._goal_site_heights = self.model.site_pos[list(self._goal_site_ids), 2].copy()
-        self._range_adr = np.array(
-            [self.model.sensor(f"range_{i}").adr[0] for i in range(N_RAYS)], dtype=np.int64
-        )
+        self._rangefinders = Rangefinders(self.model, N_RAYS)
         self._goal = np.zeros(2)
         self._layout: CliffCarLayout | None = None
         self._rollout_datas: list[mujoco.MjData] = []
@@ -296,18 +323,20 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
         mujoco.mj_sensorPos(self.model, self.data)
 
         distance = self._distance_to_goal(self.data.qpos)
-        fell = bool(self.data.qpos[2] < self._fall_height)
-        success = bool(distance <= self._goal_radius) and not fell
-        terms = self._cost_terms(distance_before, distance, action, fell, success)
+        dropped = bool(self.data.qpos[2] < self._fall_height)  # drove off an edge
+        fell = dropped and self._fatal_drop
+        success = bool(distance <= self._goal_radius) and not dropped
+        terms = self._cost_terms(distance_before, distance, action, dropped, success)
         cost = float(sum(terms.values()))
         info: dict[str, Any] = {
             "cost": cost,
             "fell": fell,
+            "dropped": dropped,
             "success": success,
             "distance_to_goal": distance,
             **{f"cost_{name}": value for name, value in terms.items()},
         }
-        return self._get_obs(), -cost, fell or success, False, info
+        return self._get_obs(), -cost, dropped or success, False, info
 
     def reset_model(self) -> np.ndarray:
         return self._apply_layout(self._draw_layout(cross_void=None))
@@ -343,7 +372,7 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
 
         Simulates with `mujoco.rollout` on private `MjData`s: the env's state is unchanged.
         The cost per step is the one `step` reports (fall cost included); a sequence stops
-        accumulating after the step on which it falls or reaches the goal.
+        accumulating after the step on which it drives off an edge or reaches the goal.
 
         Args:
             actions: `(N, H, 2)` candidate action sequences (clipped to [-1, 1]).
@@ -355,12 +384,7 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
         if self._layout is None:
             raise RuntimeError("rollout_costs: call reset() first.")
         actions = np.asarray(actions, dtype=np.float64)
-        if (
-            actions.ndim != 3
-            or actions.shape[2] != 2
-            or actions.shape[0] < 1
-            or actions.shape[1] < 1
-        ):
+        if actions.ndim != 3 or actions.shape[2] != 2 or actions.shape[0] < 1 or actions.shape[1] < 1:
             raise ValueError(
                 f"rollout_costs: actions must have shape (N, H, 2) with N, H >= 1, got {actions.shape}."
             )
@@ -373,39 +397,33 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
         while len(self._rollout_datas) < n_threads:
             self._rollout_datas.append(mujoco.MjData(self.model))
 
-        spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
-        initial_state = np.empty(mujoco.mj_stateSize(self.model, spec))
-        mujoco.mj_getState(self.model, self.data, initial_state, spec)
-        control = np.repeat(actions, self.frame_skip, axis=1)  # (N, H * frame_skip, 2)
-        state, _ = mujoco.rollout.rollout(
-            self.model,
-            self._rollout_datas[:n_threads],
-            initial_state[None],
-            control,
-            control_spec=mujoco.mjtState.mjSTATE_CTRL,
-            initial_warmstart=self.data.qacc_warmstart[None].copy(),
-        )
-        qpos_at = mujoco.mj_stateSize(self.model, mujoco.mjtState.mjSTATE_TIME)
-        qpos = state[:, self.frame_skip - 1 :: self.frame_skip, qpos_at : qpos_at + 3]  # (N, H, 3)
+        qpos = rollout_positions(self.model, self.data, self._rollout_datas[:n_threads], actions, self.frame_skip)
 
         distance = np.hypot(qpos[..., 0] - self._goal[0], qpos[..., 1] - self._goal[1])  # (N, H)
         distance_before = np.concatenate(
             [np.full((n, 1), self._distance_to_goal(self.data.qpos)), distance[:, :-1]], axis=1
         )
-        fell = qpos[..., 2] < self._fall_height  # (N, H)
-        success = (distance <= self._goal_radius) & ~fell
+        dropped = qpos[..., 2] < self._fall_height  # (N, H)
+        success = (distance <= self._goal_radius) & ~dropped
         step_cost = (
             -self._progress_weight * (distance_before - distance)
             + self._control_cost_weight * np.sum(actions**2, axis=2)
             + self._time_cost
-            + self._fall_cost * fell
+            + self._fall_cost * dropped
             - self._success_bonus * success
         )  # (N, H)
-        ended = np.cumsum(fell | success, axis=1) > 0  # True from the terminal step on
+        ended = np.cumsum(dropped | success, axis=1) > 0  # True from the terminal step on
         alive = np.concatenate([np.ones((n, 1), bool), ~ended[:, :-1]], axis=1)
         return np.sum(step_cost * alive, axis=1)
 
     # ------------------------------------------------------------------ internals
+    def _initialize_simulation(self) -> tuple[mujoco.MjModel, mujoco.MjData]:
+        # MujocoEnv's loads the XML file; a shallower world adds its low ground (cliff_car_model).
+        model = load_model(self._drop_height)
+        model.vis.global_.offwidth = max(model.vis.global_.offwidth, self.width)
+        model.vis.global_.offheight = max(model.vis.global_.offheight, self.height)
+        return model, mujoco.MjData(model)
+
     def _check_action(self, action: Any) -> np.ndarray:
         array = np.asarray(action, dtype=np.float64)
         if array.shape != (2,):
@@ -421,13 +439,13 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
         return np.clip(array, -1.0, 1.0)
 
     def _cost_terms(
-        self, distance_before: float, distance: float, action: np.ndarray, fell: bool, success: bool
+        self, distance_before: float, distance: float, action: np.ndarray, dropped: bool, success: bool
     ) -> dict[str, float]:
         return {
             "progress": -self._progress_weight * (distance_before - distance),
             "control": self._control_cost_weight * float(np.sum(action**2)),
             "time": self._time_cost,
-            "fall": self._fall_cost if fell else 0.0,
+            "fall": self._fall_cost if dropped else 0.0,
             "success": -self._success_bonus if success else 0.0,
         }
 
@@ -449,7 +467,7 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
             bearing_sin = (-s * dx + c * dy) / distance
         else:
             bearing_cos, bearing_sin = 1.0, 0.0
-        ranges = self.data.sensordata[self._range_adr]
+        ranges = self._rangefinders.read(self.data)
         ranges = np.where(ranges < 0.0, self._max_range, ranges)  # -1 = no hit = far away
         obs = np.concatenate(
             [[forward, lateral, yaw_rate, distance, bearing_cos, bearing_sin, qpos[2]], ranges]

@@ -2,17 +2,30 @@
 
     python examples/pretrain.py --env cliff-car                # -> checkpoints/cliff-car.pt
     python examples/pretrain.py --env Pendulum-v1 --updates 1000 --checkpoint /tmp/pendulum.pt
+    python examples/pretrain.py --env cliff-car-kerb --fall-key dropped --fall-cost 100 --checkpoint kerb.pt
+    python examples/pretrain.py ... --resume                   # continue an interrupted run (same flags)
     tensorboard --logdir runs                                  # the --log-dir default
 
 Collects reward-free exploration data (seeds >= 1,000,000), trains the JEPA world model
 and the cost-to-go critic, prints what the data cost (steps, episodes, falls, successes)
 and writes state dicts plus metadata (no replay buffer) to ``--checkpoint``, with a
 rehearsal subset of the data beside it for online learning.
+
+Safe-world pretraining (issue #12): on ``cliff-car-kerb``, whose 40 cm drops are not falls,
+``--fall-key dropped`` labels the fall head with the drops and ``--fall-cost 100`` prices
+them as the 20 m cliff does; ``examples/train.py --env cliff-car --init-checkpoint kerb.pt``
+then acts on the cliff, reporting the kerb world's experience in a column of its own.
+
+While it runs, the collected data (after collection) and the training state (every
+``--save-every`` updates) are kept in ``<checkpoint>.resume/``; ``--resume`` continues from
+there to the weights an uninterrupted run would have written, and refuses other settings.
+The folder is removed once the checkpoint is written.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,6 +53,8 @@ class Args(PretrainConfig):
     replay_steps: int = 20_000
     """Transitions of the data kept beside the checkpoint (<checkpoint>.replay.npz; every fall
     episode first) for online learning to rehearse; 0: write none."""
+    resume: bool = False
+    """Continue the interrupted pretraining whose resume state is in <checkpoint>.resume/."""
 
 
 def _default_checkpoint(env: str) -> Path:
@@ -67,7 +82,8 @@ def main(args: Args) -> Path:
         fail(str(err))
     config = PretrainConfig(**{k: v for k, v in asdict(args).items() if k in PretrainConfig.__dataclass_fields__})
     config.world_model, config.critic, config.policy = args.world_model, args.critic, args.policy  # asdict made dicts
-    result = pretrain(args.env, config, progress=True)
+    resume_dir = out.with_name(out.name + ".resume")
+    result = pretrain(args.env, config, progress=True, resume_dir=resume_dir, resume=args.resume)
     out.parent.mkdir(parents=True, exist_ok=True)
     path = save_pretrained(out, result, config)
     if args.save_buffer is not None:
@@ -76,12 +92,16 @@ def main(args: Args) -> Path:
     if args.replay_steps > 0:
         rehearsal = result.buffer.subset(args.replay_steps, np.random.default_rng(args.seed))
         rehearsal.save(replay_path(path))
-        print(f"saved {replay_path(path)} ({rehearsal.num_steps} steps, {rehearsal.num_falls} falls, "
+        print(f"saved {replay_path(path)} ({rehearsal.num_steps} steps, {rehearsal.num_falls} labelled falls, "
               f"{replay_path(path).stat().st_size / 1e6:.1f} MB) for online rehearsal")
+    if resume_dir.exists():
+        shutil.rmtree(resume_dir)  # the checkpoint supersedes the resume state
     stats = {k: v for k, v in result.stats.items() if k != "final"}
     print(json.dumps(stats, indent=2))
-    print(f"data: {stats['steps']} env steps, {stats['episodes']} episodes, {stats['falls']} falls, "
-          f"{stats['successes']} successes; pretraining took {stats['wall_seconds']:.0f} s")
+    print(f"data ({stats['env_id'] or stats['env']}): {stats['steps']} env steps, {stats['episodes']} episodes, "
+          f"{stats['falls']} falls, {stats['drops']} drops, {stats['successes']} successes; fall head labelled by "
+          f"info[{stats['fall_key']!r}] ({stats['fall_labels']} episodes); pretraining took "
+          f"{stats['wall_seconds']:.0f} s")
     size_mb = path.stat().st_size / 1e6
     print(f"saved {path} ({size_mb:.1f} MB)")
     if args.log_dir is not None:
@@ -90,4 +110,8 @@ def main(args: Args) -> Path:
 
 
 if __name__ == "__main__":
-    main(parse(Args))
+    parsed = parse(Args)
+    try:
+        main(parsed)
+    except (ValueError, FileNotFoundError) as err:  # a refused resume, a fall key the env never reports
+        fail(str(err).splitlines()[0])

@@ -137,3 +137,39 @@ def test_neutral_settings_leave_the_fingerprint_until_they_change(tmp_path, monk
     assert "explore_noise" not in neutral["agent"] and "explore_noise" in before["agent"]
     changed = tiny_config(tmp_path, agent=AgentConfig(seed_steps=60, explore_noise=0.2)).fingerprint()
     assert changed["agent"]["explore_noise"] == 0.2
+
+
+class _Agent:
+    """What build_report reads of an agent: its counts since it was made, and everything."""
+
+    def __init__(self, before):
+        self.before = before
+
+    def experience_counts(self):
+        return {"steps": 100, "episodes": 2, "falls": 1}
+
+    def experience_stats(self):
+        return {**self.before, **{k: int(self.before.get(k, 0)) + v for k, v in self.experience_counts().items()}}
+
+
+@pytest.mark.parametrize(("before", "counted"), [
+    ({"env": "cliff-car", "env_id": "CliffCar-v0", "steps": 500, "episodes": 9, "falls": 4}, True),
+    ({"env": "CliffCar-v0", "env_id": "CliffCar-v0", "steps": 500, "episodes": 9, "falls": 4}, True),
+    ({"steps": 500, "episodes": 9, "falls": 4}, True),  # a checkpoint older than the safe world names no env
+    ({"env": "cliff-car-kerb", "env_id": "CliffCarKerb-v0", "steps": 500, "episodes": 9, "falls": 0, "drops": 4}, False),
+])
+def test_report_counts_this_envs_experience_and_puts_another_worlds_apart(tmp_path, before, counted):
+    from agent.loop import _Progress, build_report
+
+    progress = _Progress(total_steps=100, episode=2, episodes=[
+        {"step": 40, "return": -100.0, "length": 40, "fell": True, "success": False},
+        {"step": 100, "return": 5.0, "length": 60, "fell": False, "success": True}])
+    report = build_report(tiny_config(tmp_path, env="cliff-car"), progress, before, _Agent(before), env_id="CliffCar-v0")
+    assert report["training_falls"] == 1
+    if counted:
+        assert report["falls"] == 5 and report["pretraining"] == {"steps": 500, "falls": 4, "episodes": 9}
+        assert report["other_world"] is None and report["experience"]["steps"] == 600
+    else:
+        assert report["falls"] == 1 and report["pretraining"] == {"steps": 0, "falls": 0, "episodes": 0}
+        assert report["other_world"] == {"env": "CliffCarKerb-v0", "steps": 500, "episodes": 9, "falls": 0, "drops": 4}
+        assert report["experience"] == {"steps": 100, "episodes": 2, "falls": 1, "other_world": report["other_world"]}

@@ -83,3 +83,80 @@ def test_cli_writes_checkpoint_and_logs_where_asked(tmp_path):
     assert meta["world_model_config"]["hidden_dim"] == 16 and meta["pretrain_config"]["threads"] == 1
     assert [r.name.split("__")[1] for r in (tmp_path / "tb").iterdir()] == ["pretrain"]
     assert not (tmp_path / "runs").exists()
+    assert meta["pretraining"]["env_id"] == "Pendulum-v1" and meta["pretraining"]["fall_key"] == "fell"
+    assert not out.with_name("pendulum.pt.resume").exists()  # a finished run leaves its checkpoint only
+    again = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert again.returncode == 2 and again.stderr.strip().startswith("error: --resume: no pretraining resume state")
+    assert len(again.stderr.strip().splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------- resuming
+class Interrupt(Exception):
+    pass
+
+
+def all_tensors(result):
+    from agent.checkpoint import flatten_state
+
+    nets = {"wm": result.world_model, "critic": result.critic, "policy": result.policy}
+    out = {f"{name}.{k}": v for name, net in nets.items() for k, v in net.state_dict().items()}
+    out.update({f"trainer.{k}": v for k, v in flatten_state(result.trainer.state_dict()).items()})
+    return out
+
+
+def resumable(seed: int = 3) -> PretrainConfig:
+    config = tiny(seed)
+    config.updates, config.save_every = 9, 2
+    return config
+
+
+def test_interrupted_pretraining_resumes_to_the_same_tensors(tmp_path, monkeypatch):
+    from agent.train import Trainer
+
+    whole = pretrain(config=resumable(), progress=False, resume_dir=tmp_path / "whole.resume")
+    update = Trainer.update
+    calls = {"n": 0}
+
+    def dies_in_update_six(self, batch):  # a killed process stops mid-run
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise Interrupt
+        return update(self, batch)
+
+    folder = tmp_path / "run.resume"
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "update", dies_in_update_six)
+        with pytest.raises(Interrupt):
+            pretrain(config=resumable(), progress=False, resume_dir=folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["buffer.npz", "progress.json", "state-4.pt"]
+    resumed = pretrain(config=resumable(), progress=False, resume_dir=folder, resume=True)
+    assert resumed.trainer.num_updates == 9 and resumed.stats["steps"] == whole.stats["steps"]
+    a, b = all_tensors(whole), all_tensors(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert resumed.stats["final"] == whole.stats["final"]
+
+
+def test_resume_refuses_other_settings_and_overwrites_nothing(tmp_path):
+    folder = tmp_path / "run.resume"
+    config = resumable()
+    config.updates = 5
+    pretrain(config=config, progress=False, resume_dir=folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(ValueError, match="other settings.*seed"):
+        pretrain(config=resumable(seed=4), progress=False, resume_dir=folder, resume=True)
+    other = resumable()
+    other.fall_key = "dropped"
+    with pytest.raises(ValueError, match="fall_key"):
+        pretrain(config=other, progress=False, resume_dir=folder, resume=True)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    with pytest.raises(FileNotFoundError, match="no pretraining resume state"):
+        pretrain(config=resumable(), progress=False, resume_dir=tmp_path / "none", resume=True)
+
+
+def test_a_fall_key_pendulum_never_reports_is_one_clear_error():
+    config = tiny(0)
+    config.fall_key = "dropped"
+    with pytest.raises(ValueError, match=r"reported no info\['dropped'\] in 300 steps"):
+        pretrain(config=config, progress=False)
