@@ -1,6 +1,6 @@
 """Checkpoints: state dicts plus a plain-typed metadata dict, loaded with ``weights_only=True``.
 
-A checkpoint file is ``torch.save({"format": "latent-mpc", "format_version": FORMAT_VERSION,
+A checkpoint file is ``torch.save({"format": "latent-mpc", "format_version": 3 or 4,
 "state": {name: state_dict}, "meta": meta})``. ``meta`` holds only str/int/float/bool/None,
 lists and dicts: env id, observation/action space shapes and bounds, configs
 (``dataclasses.asdict``), pretraining stats (steps, episodes, falls, ...) and package
@@ -25,14 +25,22 @@ import torch
 
 from agent.critic import Critic, CriticConfig
 from agent.policy import Policy, PolicyConfig
-from agent.world_model import WorldModel, WorldModelConfig
+from agent.world_model import MEMBER_SETTINGS, WorldModel, WorldModelConfig
 
-__all__ = ["FORMAT_VERSION", "save_checkpoint", "load_checkpoint", "make_meta", "space_meta", "build_from_checkpoint",
-           "env_slug", "cache_dir", "default_checkpoint", "flatten_state", "unflatten_state"]
+__all__ = ["FORMAT_VERSION", "OLDEST_FORMAT", "format_for", "save_checkpoint", "load_checkpoint", "make_meta",
+           "space_meta", "build_from_checkpoint", "env_slug", "cache_dir", "default_checkpoint", "flatten_state",
+           "unflatten_state"]
 
-FORMAT_VERSION = 3
-"""3: a Q critic, a policy prior and optimiser states (``policy``, ``trainer``); 2 and 1 held a
-state-value critic and no policy (1 also named the fall head ``terminal_head``)."""
+FORMAT_VERSION = 4
+"""The newest format this code writes and reads. 4: a world model with an ensemble
+(``fall_members >= 2`` or ``dynamics_members >= 2`` in its config; the fall head's state is
+then an :class:`agent.layers.Ensemble`'s). 3: a Q critic, a policy prior and optimiser states
+(``policy``, ``trainer``), one fall head. 2 and 1 held a state-value critic and no policy (1
+also named the fall head ``terminal_head``): refused. A model without an ensemble is still
+written as format 3, its config without the ensemble settings, so that the code from before
+format 4 reads it too."""
+OLDEST_FORMAT = 3
+"""The oldest format this code reads."""
 _MAGIC = "latent-mpc"
 
 
@@ -95,6 +103,13 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"checkpoint metadata must hold plain types, got {type(value).__name__}: {value!r}")
 
 
+def format_for(meta: dict[str, Any]) -> int:
+    """The format a checkpoint with this metadata is written in: 4 when its world model has an
+    ensemble, else 3 (so that code which predates ensembles still reads it)."""
+    wm = meta.get("world_model_config") or {}
+    return 4 if int(wm.get("fall_members", 1)) > 1 or int(wm.get("dynamics_members", 0)) > 0 else 3
+
+
 def make_meta(
     env_id: str | None,
     observation_space: gym.Space,
@@ -107,18 +122,25 @@ def make_meta(
 ) -> dict[str, Any]:
     """The metadata dict of a checkpoint (plain types only). ``pretraining``: what the agent
     learned from (env steps, episodes, falls, ...), every env step counted."""
+    wm_meta = dataclasses.asdict(wm_config)
+    if not wm_config.has_members:
+        # Without an ensemble its settings do nothing; leaving them out keeps the file a format-3
+        # checkpoint that code from before format 4 reads too.
+        for name in MEMBER_SETTINGS:
+            wm_meta.pop(name)
     meta = {
-        "format_version": FORMAT_VERSION,
+        "format_version": None,  # set below from the world model's config
         "env_id": env_id,
         "observation_space": space_meta(observation_space),
         "action_space": space_meta(action_space),
-        "world_model_config": dataclasses.asdict(wm_config),
+        "world_model_config": wm_meta,
         "critic_config": dataclasses.asdict(critic_config),
         "policy_config": dataclasses.asdict(policy_config or PolicyConfig()),
         "pretraining": dict(pretraining or {}),
         "versions": package_versions(),
     }
     meta.update(extra)
+    meta["format_version"] = format_for(meta)
     return _plain(meta)
 
 
@@ -130,7 +152,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, dict[str, torch.Te
             raise TypeError(f"state[{name!r}] must be a state dict (str -> Tensor); pass module.state_dict()")
     payload = {
         "format": _MAGIC,
-        "format_version": FORMAT_VERSION,
+        "format_version": format_for(meta),
         "state": {name: {k: v.detach().cpu().clone() for k, v in sd.items()} for name, sd in state.items()},
         "meta": _plain(meta),
     }
@@ -227,7 +249,8 @@ def load_checkpoint(path: str | os.PathLike, env: gym.Env | None = None) -> tupl
     version = payload.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ValueError(
-            f"{path} has checkpoint format {version!r}, this code reads up to {FORMAT_VERSION}; upgrade latent-mpc"
+            f"{path} has checkpoint format {version!r}, this code reads formats {OLDEST_FORMAT} to {FORMAT_VERSION}; "
+            "upgrade latent-mpc"
         )
     _refuse_old(path, version)
     state, meta = payload["state"], payload["meta"]
@@ -238,11 +261,12 @@ def load_checkpoint(path: str | os.PathLike, env: gym.Env | None = None) -> tupl
 
 
 def _refuse_old(path: Path, version: int) -> None:
-    if version < 3:
+    if version < OLDEST_FORMAT:
         raise ValueError(
             f"{path} is a latent-mpc checkpoint of format {version}, made before the online learning "
-            "loop (a state-value critic, no policy prior); this code reads format 3. Retrain it: "
-            "`python examples/train.py --env <env> --checkpoint <path>` (or examples/pretrain.py)"
+            f"loop (a state-value critic, no policy prior); this code reads formats {OLDEST_FORMAT} to "
+            f"{FORMAT_VERSION}. Retrain it: `python examples/train.py --env <env> --checkpoint <path>` "
+            "(or examples/pretrain.py)"
         )
 
 

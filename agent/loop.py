@@ -38,9 +38,11 @@ import torch
 from agent.buffer import ReplayBuffer
 from agent.checkpoint import cache_dir, env_slug
 from agent.critic import CriticConfig
+from agent.mpc import NEUTRAL_SETTINGS as AGENT_NEUTRAL
 from agent.mpc import AgentConfig, MPCAgent
 from agent.policy import PolicyConfig
 from agent.utils import hparam_table
+from agent.world_model import NEUTRAL_SETTINGS as WORLD_MODEL_NEUTRAL
 from agent.world_model import WorldModelConfig
 
 __all__ = ["TrainConfig", "train", "train_seed", "competence_step", "Judge", "Evaluate"]
@@ -52,7 +54,7 @@ Evaluate = Callable[[MPCAgent], dict[str, Any]]
 """Runs held-out episodes with the agent (no learning); returns at least ``episodes,
 mean_return, successes, falls``."""
 COMPETENCE_WINDOW, COMPETENCE_SUCCESSES = 10, 9
-NEUTRAL_SETTINGS: dict[tuple[str, str], Any] = {}
+NEUTRAL_SETTINGS: dict[tuple[str, str], Any] = {**WORLD_MODEL_NEUTRAL, **AGENT_NEUTRAL}
 """Settings added after runs were recorded, as ``(section, name): value``: while a setting holds
 the value that reproduces the earlier behaviour it is left out of :meth:`TrainConfig.fingerprint`,
 so those runs' resume states and benchmark reports (whose file names hash the fingerprint) still

@@ -10,6 +10,12 @@ planner (gradient descent through the model by default) starts from the better o
 warm starts: the previous plan shifted by one step, and the policy prior's own rollout
 through the model. The agent executes the first action and plans again.
 
+With a world model that has members (``WorldModelConfig.fall_members``/``dynamics_members``)
+two settings of :class:`AgentConfig` shape the objective: ``fall_pessimism`` makes ``p_t``
+pessimistic where the fall members disagree (always, evaluation included), and
+``novelty_coef`` adds a bonus for the dynamics members' disagreement on transitions not
+predicted to fall, only while the agent explores (``training``). Both are 0 by default.
+
 Learning is one loop for every agent (see :meth:`MPCAgent.observe`): ``seed_steps`` random
 actions while nothing is known, then planning, with ``updates_per_step`` gradient updates
 of world model, critic and policy per env step. A loaded agent continues with the same
@@ -81,6 +87,14 @@ class AgentConfig:
     """Replay transitions kept (allocated up front); the oldest are overwritten."""
     device: str = "auto"
     """"auto": CUDA when available, else CPU."""
+    fall_pessimism: float = 0.0
+    """kappa of the planner's fall probability ``sigmoid(mean + kappa std)`` over the fall-head
+    members' logits (:mod:`agent.objective`): where they disagree it leans to the members that
+    predict a fall. 0: their mean. Needs ``WorldModelConfig.fall_members >= 2``."""
+    novelty_coef: float = 0.0
+    """Curiosity while training (never in evaluation): a bonus of this many step costs per unit of
+    the dynamics members' disagreement, for transitions not predicted to fall. 0: off. Needs
+    ``WorldModelConfig.dynamics_members >= 2``."""
 
     def __post_init__(self):
         if self.seed_steps < 0 or self.updates_per_step < 0 or self.explore_noise < 0:
@@ -88,12 +102,36 @@ class AgentConfig:
                 f"need seed_steps >= 0, updates_per_step >= 0 and explore_noise >= 0, got "
                 f"{self.seed_steps}, {self.updates_per_step}, {self.explore_noise}"
             )
+        if self.fall_pessimism < 0 or self.novelty_coef < 0:
+            raise ValueError(f"need fall_pessimism >= 0 and novelty_coef >= 0, got "
+                             f"{self.fall_pessimism} and {self.novelty_coef}")
         names = sorted(planners.PLANNERS) + [POLICY_MODE]
         if self.planner.name.lower() not in names:
             raise ValueError(f"unknown planner {self.planner.name!r}; choose one of {names}")
         if self.batch_size < 2 or self.buffer_capacity < self.batch_size:
             raise ValueError(f"need batch_size >= 2 and buffer_capacity >= batch_size, got "
                              f"{self.batch_size}, {self.buffer_capacity}")
+
+
+NEUTRAL_SETTINGS = {("agent", "fall_pessimism"): 0.0, ("agent", "novelty_coef"): 0.0}
+"""The settings above added after runs were recorded, at the values that reproduce those runs
+(see ``agent.loop.NEUTRAL_SETTINGS``, which takes them in)."""
+
+
+def check_members(config: AgentConfig, wm_config: WorldModelConfig) -> None:
+    """Refuse planning settings that need an ensemble the world model does not have."""
+    if config.fall_pessimism and wm_config.fall_members < 2:
+        raise ValueError(
+            f"fall_pessimism={config.fall_pessimism} needs fall-head members that can disagree, but the world "
+            f"model has {wm_config.fall_members} fall head; train one with --world-model.fall-members K (K >= 2, "
+            "e.g. 5) or set --fall-pessimism 0"
+        )
+    if config.novelty_coef and wm_config.dynamics_members < 2:
+        raise ValueError(
+            f"novelty_coef={config.novelty_coef} needs dynamics members whose disagreement measures novelty, "
+            f"but the world model has {wm_config.dynamics_members}; train one with --world-model.dynamics-members "
+            "K (K >= 2, e.g. 5) or set --novelty-coef 0"
+        )
 
 
 def check_env_spaces(env: gym.Env) -> None:
@@ -174,6 +212,7 @@ class MPCAgent:
             critic = Critic(world_model.config.latent_dim, self.action_dim, critic_config)
         if policy is None:
             policy = Policy(world_model.config.latent_dim, self.action_dim, policy_config or PolicyConfig())
+        check_members(self.config, world_model.config)
         self.world_model = world_model.to(self.device)
         self.critic = critic.to(self.device)
         self.policy = policy.to(self.device)
@@ -333,9 +372,14 @@ class MPCAgent:
         """Cost-to-go beyond the horizon, ``V(z) = Q(z, pi(z))`` (pessimistic over heads): ``(N, Z) -> (N,)``."""
         return self.critic.pessimistic(z, self.policy(z))
 
+    def _objective_terms(self) -> dict[str, float]:
+        """The objective's optional terms: pessimism always, curiosity only while exploring."""
+        return {"fall_pessimism": self.config.fall_pessimism,
+                "novelty_coef": self.config.novelty_coef if self.training else 0.0}
+
     def objective_for(self, z0: torch.Tensor) -> planners.Objective:
         """The planning objective (:mod:`agent.objective`) from latent ``z0 (Z,)``: actions (N, H, A) -> (N,)."""
-        return planning_objective(self.world_model, self.terminal_value, z0, self.gamma)
+        return planning_objective(self.world_model, self.terminal_value, z0, self.gamma, **self._objective_terms())
 
     @torch.no_grad()
     def policy_rollout(self, z0: torch.Tensor, horizon: int) -> torch.Tensor:
@@ -392,7 +436,8 @@ class MPCAgent:
             # Two warm starts: the previous plan shifted and the policy's rollout; keep the better.
             shifted = planners.shift(self._plan)
             with torch.no_grad():
-                costs = planning_cost(self.world_model, self.terminal_value, z0, torch.stack([shifted, init]), self.gamma)
+                costs = planning_cost(self.world_model, self.terminal_value, z0, torch.stack([shifted, init]),
+                                      self.gamma, **self._objective_terms())
             if bool(costs[0] < costs[1]):
                 init = shifted
         try:

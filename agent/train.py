@@ -13,7 +13,13 @@ World-model loss (weights in :class:`~agent.world_model.WorldModelConfig`), with
 - VICReg variance + covariance on the online encodings of all window observations and on
   the predictions (the collapse guard of a stop-gradient/EMA target);
 - cost: MSE of ``symlog(cost / cost_scale)`` (the cost head's raw output) on valid non-fall transitions;
-- fall: BCE of ``fall_logit(z_t, a_t)`` against ``fell`` on valid transitions.
+- fall: BCE of ``fall_logit(z_t, a_t)`` against ``fell`` on valid transitions; with
+  ``fall_members = K >= 2``, of every member's logit, averaged over members (all members see
+  the same batch; with ``member_bootstrap`` each weights each window by its own Poisson(1)
+  draw);
+- dynamics members (``dynamics_members = K >= 2``): MSE of every member's next latent from
+  the detached ``(z_t, a_t)`` to ``zbar_{t+1}``, with the same weights (and bootstrap). Its
+  gradient is clipped on its own, so it does not shrink the rest of the world model's step.
 
 Critic loss: MSE (in units of ``value_scale``) of every Q head to one-step TD targets
 bootstrapped through the policy prior at the target encoder's next latent (see
@@ -95,6 +101,10 @@ class Trainer:
         self.policy_config = policy_config or policy.config
         online_wm = [p for name, p in world_model.named_parameters() if not name.startswith("target_")]
         self.wm_optim = torch.optim.Adam(online_wm, lr=self.wm_config.lr)
+        # The dynamics members learn on detached inputs; their gradient norm is clipped apart.
+        members = {id(p) for name, p in world_model.named_parameters() if name.startswith("dynamics_ensemble.")}
+        self._wm_core = [p for p in online_wm if id(p) not in members]
+        self._wm_members = [p for p in online_wm if id(p) in members]
         self.critic_optim = torch.optim.Adam(critic.heads.parameters(), lr=self.critic_config.lr)
         self.policy_optim = torch.optim.Adam(policy.parameters(), lr=self.policy_config.lr)
         self.rng = np.random.default_rng(seed)  # batch sampling in :meth:`train`
@@ -136,14 +146,18 @@ class Trainer:
         z = online_z[:, 0]
         weights = cfg.rho ** torch.arange(horizon, dtype=obs.dtype, device=device)  # (H,)
         step_weight = weights[None, :] * mask  # (B, H)
+        members = wm.fall_members > 1
         latents, cost_pred, fall_logit = [z], [], []
         for t in range(horizon):
             cost_pred.append(wm.cost_symlog(z, action[:, t]))
-            fall_logit.append(wm.fall_logit(z, action[:, t]))
+            fall_logit.append(wm.fall_logits(z, action[:, t]) if members else wm.fall_logit(z, action[:, t]))
             z = wm.next(z, action[:, t])
             latents.append(z)
         predicted = torch.stack(latents[1:], dim=1)  # (B, H, Z)
-        cost_pred, fall_logit = torch.stack(cost_pred, 1), torch.stack(fall_logit, 1)  # (B, H)
+        cost_pred, fall_logit = torch.stack(cost_pred, 1), torch.stack(fall_logit, 1)  # (B, H), (B, H[, K])
+        boot = None  # (B, K) per-member window weights
+        if cfg.member_bootstrap and (members or cfg.dynamics_members):
+            boot = torch.poisson(torch.ones(obs.shape[0], max(wm.fall_members, cfg.dynamics_members), device=device))
 
         latent_err = (predicted - target_z[:, 1:]).pow(2).mean(-1)  # (B, H)
         loss_latent = masked_mean(latent_err, step_weight) * weights.numel() / weights.sum()
@@ -155,10 +169,18 @@ class Trainer:
         non_fall = step_weight * (1 - fell)
         cost_target = symlog(cost / wm.cost_scale)
         loss_cost = masked_mean((cost_pred - cost_target).pow(2), non_fall) * weights.numel() / weights.sum()
-        bce = F.binary_cross_entropy_with_logits(
-            fall_logit, fell, reduction="none", pos_weight=torch.tensor(cfg.fall_pos_weight, device=device)
-        )
-        loss_fall = masked_mean(bce, step_weight) * weights.numel() / weights.sum()
+        pos_weight = torch.tensor(cfg.fall_pos_weight, device=device)
+        if members:
+            bce = F.binary_cross_entropy_with_logits(
+                fall_logit, fell[..., None].expand_as(fall_logit), reduction="none", pos_weight=pos_weight
+            )  # (B, H, K)
+            fall_weight = step_weight[..., None].expand_as(bce)
+            if boot is not None:
+                fall_weight = fall_weight * boot[:, None, : wm.fall_members]
+            loss_fall = masked_mean(bce, fall_weight) * weights.numel() / weights.sum()
+        else:
+            bce = F.binary_cross_entropy_with_logits(fall_logit, fell, reduction="none", pos_weight=pos_weight)
+            loss_fall = masked_mean(bce, step_weight) * weights.numel() / weights.sum()
         wm_loss = (
             cfg.latent_coef * loss_latent
             + cfg.vicreg_var_coef * loss_var
@@ -166,6 +188,16 @@ class Trainer:
             + cfg.cost_coef * loss_cost
             + cfg.fall_coef * loss_fall
         )
+        extra_losses: dict[str, torch.Tensor] = {}
+        if cfg.dynamics_members:
+            inputs = torch.stack(latents[:-1], 1).detach()  # (B, H, Z) the latents the planner queries
+            member_next = wm.next_members(inputs, action)  # (B, H, K, Z)
+            member_err = (member_next - target_z[:, 1:, None]).pow(2).mean(-1)  # (B, H, K)
+            member_weight = step_weight[..., None].expand_as(member_err)
+            if boot is not None:
+                member_weight = member_weight * boot[:, None, : cfg.dynamics_members]
+            extra_losses["dynamics_members"] = masked_mean(member_err, member_weight) * weights.numel() / weights.sum()
+            wm_loss = wm_loss + extra_losses["dynamics_members"]
 
         # ---- critic: one-step TD targets bootstrapped through the policy prior
         critic, policy = self.critic, self.policy
@@ -182,7 +214,7 @@ class Trainer:
 
         losses = {
             "latent": loss_latent, "vicreg_var": loss_var, "vicreg_cov": loss_cov,
-            "cost": loss_cost, "fall": loss_fall, "world_model": wm_loss, "critic": critic_loss,
+            "cost": loss_cost, "fall": loss_fall, "world_model": wm_loss, "critic": critic_loss, **extra_losses,
         }
         for name, value in losses.items():
             if not torch.isfinite(value):
@@ -194,7 +226,9 @@ class Trainer:
         self.wm_optim.zero_grad(set_to_none=True)
         self.critic_optim.zero_grad(set_to_none=True)
         (wm_loss + critic_loss).backward()
-        wm_grad = torch.nn.utils.clip_grad_norm_(self.wm_optim.param_groups[0]["params"], cfg.grad_clip)
+        wm_grad = torch.nn.utils.clip_grad_norm_(self._wm_core, cfg.grad_clip)
+        if self._wm_members:
+            torch.nn.utils.clip_grad_norm_(self._wm_members, cfg.grad_clip)
         critic_grad = torch.nn.utils.clip_grad_norm_(self.critic_optim.param_groups[0]["params"], ccfg.grad_clip)
         if not (torch.isfinite(wm_grad) and torch.isfinite(critic_grad)):
             raise FloatingPointError(
@@ -228,6 +262,7 @@ class Trainer:
         self.num_updates += 1
 
         with torch.no_grad():
+            mean_fall_logit = fall_logit.mean(-1) if members else fall_logit  # (B, H)
             latent_std = encodings.std(0)
             target_var = target_z[:, 1:][mask.bool()].var(0).mean()
             last = mask[:, -1].bool()
@@ -244,8 +279,12 @@ class Trainer:
             "losses/policy": float(policy_loss.detach()),
             "losses/policy_imitation": float(imitation.detach()),
             "charts/return_mean": float(masked_mean(returns, mask)),
-            "charts/fall_prob_mean": float(masked_mean(torch.sigmoid(fall_logit.detach()), mask)),
+            "charts/fall_prob_mean": float(masked_mean(torch.sigmoid(mean_fall_logit.detach()), mask)),
             "charts/grad_norm_world_model": float(wm_grad),
             "charts/grad_norm_critic": float(critic_grad),
         })
+        if members:
+            out["charts/fall_member_std"] = float(masked_mean(fall_logit.detach().std(-1, unbiased=False), mask))
+        if cfg.dynamics_members:
+            out["charts/novelty_mean"] = float(masked_mean(member_next.detach().var(-2, unbiased=False).mean(-1), mask))
         return out

@@ -18,6 +18,23 @@ al. 2022) on the encodings and predictions keep the latent from collapsing. No d
 The planner's objective combines the heads as
 ``J = sum_t gamma^t alive_t [(1 - p_t) cost_t + p_t fall_cost] + gamma^H alive_H V(z_H)``
 with ``alive_{t+1} = alive_t (1 - p_t)``; ``fall_cost`` is a buffer estimated from data.
+
+Epistemic uncertainty (opt-in; the defaults build exactly the single-head model above):
+
+- ``fall_members = K >= 2`` makes the fall head an ensemble of K heads
+  (:class:`agent.layers.Ensemble`, one batched op) from different initialisations, trained
+  on the same batches (each window optionally reweighted per member, ``member_bootstrap``).
+  ``fall_logits(z, a) -> (..., K)`` gives the members' logits; ``fall_logit``/``fall_prob``
+  their mean. Where the members have seen falls they agree; on edges none has seen they
+  may not, and the objective can be pessimistic there (``AgentConfig.fall_pessimism``,
+  :func:`agent.objective.pessimistic_fall_prob`).
+- ``dynamics_members = K >= 2`` adds K one-step latent predictors beside the dynamics:
+  ``next_members(z, a) -> (..., K, Z)``, each regressed on the EMA target encoding of the
+  true next observation from the detached latents the planner queries. Their disagreement
+  ``novelty(z, a)`` (variance over members, mean over latent dimensions) is large on
+  (state, action) pairs unlike the data and is the exploration bonus of the objective
+  (``AgentConfig.novelty_coef``; Plan2Explore, Sekar et al. 2020). They do not shape the
+  latent and the planner's rollouts still use ``next``.
 """
 
 from __future__ import annotations
@@ -29,9 +46,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from agent.layers import mlp
+from agent.layers import Ensemble, mlp
 
-__all__ = ["WorldModelConfig", "WorldModel", "latent_prediction_error", "symlog", "symexp"]
+__all__ = ["WorldModelConfig", "WorldModel", "MEMBER_SETTINGS", "NEUTRAL_SETTINGS", "latent_prediction_error", "symlog", "symexp"]
 
 
 @dataclass
@@ -68,6 +85,40 @@ class WorldModelConfig:
     """Adam learning rate."""
     grad_clip: float = 10.0
     """Gradient-norm clip of each update."""
+    fall_members: int = 1
+    """Fall-head ensemble size K: 1, a single head; K >= 2, K heads from different
+    initialisations whose disagreement the planner can be pessimistic about
+    (``AgentConfig.fall_pessimism``). Checkpoints with K >= 2 are format 4."""
+    dynamics_members: int = 0
+    """One-step latent predictors whose disagreement is the novelty the planner can be curious
+    about while training (``AgentConfig.novelty_coef``): 0, none; else K >= 2. Format 4."""
+    member_hidden_dim: int | None = None
+    """Width of the members' hidden layers (both ensembles); None: ``hidden_dim``, each fall member as
+    wide as the single head. All K run on every step the planner imagines, so narrower members plan
+    faster, but on CliffCar members of 64 generalised to unseen edges worse than one head of 128."""
+    member_bootstrap: bool = False
+    """Weight each training window by an independent Poisson(1) draw per member (the online
+    bootstrap), so members of both ensembles see different resamples of the data, not only
+    different initialisations."""
+
+    def __post_init__(self):
+        if self.fall_members < 1 or self.dynamics_members < 0 or self.dynamics_members == 1:
+            raise ValueError(
+                f"need fall_members >= 1 (1: a single head) and dynamics_members 0 (none) or >= 2 (an "
+                f"ensemble has to be able to disagree), got {self.fall_members} and {self.dynamics_members}"
+            )
+
+    @property
+    def has_members(self) -> bool:
+        """Whether the model holds an ensemble (its checkpoints need format 4)."""
+        return self.fall_members > 1 or self.dynamics_members > 0
+
+
+MEMBER_SETTINGS = ("fall_members", "dynamics_members", "member_hidden_dim", "member_bootstrap")
+"""The ensemble settings of :class:`WorldModelConfig`; without members they do nothing."""
+NEUTRAL_SETTINGS = {("world_model", name): getattr(WorldModelConfig, name) for name in MEMBER_SETTINGS}
+"""The settings above added after runs were recorded, at the values that reproduce those runs
+(see ``agent.loop.NEUTRAL_SETTINGS``, which takes them in)."""
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
@@ -91,11 +142,20 @@ class WorldModel(nn.Module):
         self.encoder = mlp(obs_dim, h, z, n)
         self.dynamics = mlp(z + action_dim, h, z, n, zero_last=True)
         self.cost_head = mlp(z + action_dim, h, 1, n, zero_last=True)
-        self.fall_head = mlp(z + action_dim, h, 1, n)
+        self.fall_members = config.fall_members
+        member_h = config.member_hidden_dim or h
+        if self.fall_members == 1:
+            self.fall_head = mlp(z + action_dim, h, 1, n)
+            last_weight, last_bias = self.fall_head[-1].weight, self.fall_head[-1].bias
+        else:
+            self.fall_head = Ensemble(self.fall_members, z + action_dim, member_h, 1, n)
+            last_weight, last_bias = self.fall_head.weights[-1], self.fall_head.biases[-1]
         self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
         # Fall transitions start unlikely (sigmoid(-5) ~ 0.007) rather than at 0.5.
-        nn.init.constant_(self.fall_head[-1].bias, -5.0)
-        nn.init.zeros_(self.fall_head[-1].weight)
+        nn.init.constant_(last_bias, -5.0)
+        nn.init.zeros_(last_weight)
+        if config.dynamics_members:
+            self.dynamics_ensemble = Ensemble(config.dynamics_members, z + action_dim, member_h, z, n)
         self.register_buffer("obs_mean", torch.zeros(obs_dim))
         self.register_buffer("obs_std", torch.ones(obs_dim))
         self.register_buffer("fall_cost", torch.zeros(()))
@@ -152,13 +212,34 @@ class WorldModel(nn.Module):
         """Expected cost of a non-fall transition: ``(..., Z), (..., A) -> (...)``."""
         return symexp(self.cost_symlog(z, a)) * self.cost_scale
 
+    def fall_logits(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Every fall-head member's logit: ``(..., Z), (..., A) -> (..., K)`` (K = ``fall_members``)."""
+        out = self.fall_head(torch.cat([z, a], dim=-1))  # (..., 1) or (..., K, 1)
+        return out if self.fall_members == 1 else out.squeeze(-1)
+
     def fall_logit(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        """Logit of the fall probability: ``(..., Z), (..., A) -> (...)``."""
-        return self.fall_head(torch.cat([z, a], dim=-1)).squeeze(-1)
+        """Logit of the fall probability (the members' mean): ``(..., Z), (..., A) -> (...)``."""
+        if self.fall_members == 1:
+            return self.fall_head(torch.cat([z, a], dim=-1)).squeeze(-1)
+        return self.fall_logits(z, a).mean(-1)
 
     def fall_prob(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Probability that the transition is a fall: ``(..., Z), (..., A) -> (...)``."""
         return torch.sigmoid(self.fall_logit(z, a))
+
+    def next_members(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """The novelty members' next latents: ``(..., Z), (..., A) -> (..., K, Z)`` (needs ``dynamics_members``)."""
+        if not self.config.dynamics_members:
+            raise ValueError("this world model has no dynamics members; build it with "
+                             "WorldModelConfig(dynamics_members=K), K >= 2")
+        return z.unsqueeze(-2) + self.dynamics_ensemble(torch.cat([z, a], dim=-1))
+
+    def novelty(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Disagreement of the dynamics members, variance over members averaged over latent
+        dimensions (latent units squared): ``(..., Z), (..., A) -> (...)``."""
+        delta = self.dynamics_ensemble(torch.cat([z, a], dim=-1))  # (..., K, Z); z itself adds no variance
+        # Spelled out: torch's var over a middle dimension is several times slower on a CPU.
+        return (delta - delta.mean(-2, keepdim=True)).pow(2).mean((-2, -1))
 
     def rollout(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Imagined latents ``z (B, Z), actions (B, H, A) -> (B, H+1, Z)`` (index 0 is ``z``)."""

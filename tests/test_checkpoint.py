@@ -1,6 +1,7 @@
 """Checkpoints: round trip, env mismatch, corrupt/truncated files, pickled objects refused."""
 
 import os
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -125,3 +126,57 @@ def test_checkpoint_of_an_older_format_is_refused_with_what_to_do(tmp_path):
     torch.save(payload, path)
     with pytest.raises(ValueError, match=r"format 2.*examples/train.py"):
         load_checkpoint(path, SpacesOnly())
+
+
+def write_members(path, env=None):
+    """A checkpoint whose world model has fall and dynamics members (format 4)."""
+    env = env or SpacesOnly()
+    torch.manual_seed(0)
+    wm_config = WorldModelConfig(latent_dim=8, hidden_dim=32, fall_members=3, dynamics_members=2, member_hidden_dim=16)
+    critic_config = CriticConfig(hidden_dim=32)
+    world_model = WorldModel(3, 1, wm_config)
+    world_model.set_normalizer(np.random.default_rng(0).normal(size=(100, 3)))
+    for p in world_model.parameters():
+        p.data.normal_(0, 0.3)
+    critic, policy = Critic(8, 1, critic_config), Policy(8, 1)
+    meta = make_meta("Pendulum-v1", env.observation_space, env.action_space, wm_config, critic_config,
+                     policy_config=policy.config)
+    save_checkpoint(path, {"world_model": world_model.state_dict(), "critic": critic.state_dict(),
+                           "policy": policy.state_dict()}, meta)
+    return world_model
+
+
+def test_a_model_with_members_is_format_4_and_round_trips(tmp_path):
+    world_model = write_members(tmp_path / "members.pt")
+    write(tmp_path / "plain.pt")
+    assert torch.load(tmp_path / "members.pt", weights_only=True)["format_version"] == 4
+    plain = torch.load(tmp_path / "plain.pt", weights_only=True)
+    assert plain["format_version"] == 3 and plain["meta"]["format_version"] == 3  # older code reads it:
+    assert not {"fall_members", "member_hidden_dim"} & set(plain["meta"]["world_model_config"])  # its schema
+    state, meta = load_checkpoint(tmp_path / "members.pt", SpacesOnly())
+    assert meta["format_version"] == 4 and meta["world_model_config"]["fall_members"] == 3
+    loaded, _, _ = build_from_checkpoint(state, meta)
+    z, a = torch.randn(6, 8), torch.rand(6, 1) * 2 - 1
+    with torch.no_grad():
+        assert loaded.fall_logits(z, a).shape == (6, 3)
+        assert torch.equal(loaded.fall_logits(z, a), world_model.fall_logits(z, a))
+        assert torch.equal(loaded.novelty(z, a), world_model.novelty(z, a))
+        assert torch.equal(loaded.fall_prob(z, a), torch.sigmoid(world_model.fall_logits(z, a).mean(-1)))
+
+
+def test_format_3_loads_without_members_and_a_newer_format_is_refused(tmp_path):
+    """Format 3 (one fall head) loads into today's default world model; a format this code does
+    not know names itself and what to do."""
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "cliff-car.pt"
+    state, meta = load_checkpoint(shipped)
+    assert meta["format_version"] == 3 and "fall_members" not in meta["world_model_config"]
+    world_model, _, _ = build_from_checkpoint(state, meta)
+    assert world_model.config.fall_members == 1 and world_model.config.dynamics_members == 0
+    assert sorted(world_model.state_dict()) == sorted(state["world_model"])
+    path = tmp_path / "future.pt"
+    write_members(path)
+    payload = torch.load(path, weights_only=True)
+    payload["format_version"] = 5
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match=r"format 5, this code reads formats 3 to 4; upgrade latent-mpc"):
+        load_checkpoint(path)

@@ -57,3 +57,50 @@ def test_objective_closure_and_batched_start():
     # a certain fall at step 0 pays the fall cost once and nothing after it
     model.FALLS = (1.0, 0.2)
     assert planning_cost(model, lambda z: torch.full((z.shape[0],), 1e6), z0, actions, 0.5).tolist() == [100.0] * 3
+
+
+class MembersTableModel(TableModel):
+    """``TableModel`` with two fall members per step (logits read off the step counter) and a
+    novelty table, for the objective's pessimism and curiosity terms."""
+
+    LOGITS = ((-2.0, 0.0), (-1.0, -1.0))  # step 0: members disagree (mean -1, std 1); step 1: they agree
+    NOVELTY = (0.5, 0.25)
+    cost_scale = torch.tensor(2.0)
+
+    def fall_logits(self, z, a):
+        return torch.tensor(self.LOGITS)[z[..., 0].long()]
+
+    def fall_prob(self, z, a):
+        return torch.sigmoid(self.fall_logits(z, a).mean(-1))
+
+    def novelty(self, z, a):
+        return torch.tensor(self.NOVELTY)[z[..., 0].long()]
+
+
+def test_pessimism_and_novelty_match_hand_computation():
+    gamma, kappa, beta = 0.9, 1.5, 0.4
+    value = lambda z: 10.0 + z[..., 1]  # noqa: E731
+    actions = torch.tensor([[[0.0], [0.0]], [[0.5], [-1.0]]])
+    z0 = torch.zeros(2)
+    sigmoid = lambda x: float(torch.sigmoid(torch.tensor(x)))  # noqa: E731
+
+    def by_hand(a0: float, a1: float, kappa: float, beta: float) -> float:
+        p0, p1 = sigmoid(-1.0 + kappa * 1.0), sigmoid(-1.0)  # mean + kappa std of the logits
+        c0 = 1.0 - beta * 2.0 * 0.5  # cost - beta * cost_scale * novelty
+        c1 = 2.0 + a0 - beta * 2.0 * 0.25
+        v2 = 10.0 + a0 + a1
+        return ((1 - p0) * c0 + p0 * 100.0
+                + gamma * (1 - p0) * ((1 - p1) * c1 + p1 * 100.0)
+                + gamma**2 * (1 - p0) * (1 - p1) * v2)
+
+    model = MembersTableModel()
+    for k, b in ((kappa, 0.0), (0.0, beta), (kappa, beta)):
+        got = planning_cost(model, value, z0, actions, gamma, fall_pessimism=k, novelty_coef=b)
+        assert got.tolist() == pytest.approx([by_hand(0.0, 0.0, k, b), by_hand(0.5, -1.0, k, b)], rel=1e-6), (k, b)
+    # with both terms off the members' mean is the fall probability, as for a single head
+    assert torch.equal(planning_cost(model, value, z0, actions, gamma), planning_cost(model, value, z0, actions, gamma,
+                                                                                     fall_pessimism=0.0, novelty_coef=0.0))
+    # a transition certain to fall earns no novelty bonus
+    model.LOGITS = ((50.0, 50.0), (-1.0, -1.0))
+    bonus = planning_cost(model, value, z0, actions, gamma) - planning_cost(model, value, z0, actions, gamma, novelty_coef=beta)
+    assert bonus.abs().max() < 1e-4

@@ -112,3 +112,28 @@ def test_set_normalizer_rejects_bad_data():
     world_model.set_normalizer(np.random.default_rng(0).normal(2.0, 3.0, (500, OBS_DIM)))
     assert world_model.normalizer_ready
     assert torch.allclose(world_model.obs_mean, torch.full((OBS_DIM,), 2.0), atol=0.4)
+
+
+def test_member_heads_shapes_and_gradients():
+    torch.manual_seed(0)
+    world_model = WorldModel(OBS_DIM, ACTION_DIM, small_config(fall_members=4, dynamics_members=3))
+    z = world_model.encode(torch.randn(5, 3, OBS_DIM))
+    a = torch.rand(5, 3, ACTION_DIM) * 2 - 1
+    logits = world_model.fall_logits(z, a)
+    assert logits.shape == (5, 3, 4)
+    assert torch.allclose(logits, torch.full_like(logits, -5.0))  # every member starts at p = sigmoid(-5)
+    assert torch.equal(world_model.fall_logit(z, a), logits.mean(-1))
+    assert world_model.next_members(z, a).shape == (5, 3, 3, 8)
+    novelty = world_model.novelty(z, a)
+    assert novelty.shape == (5, 3) and torch.all(novelty > 0)  # members start apart
+    expected = world_model.next_members(z, a).var(-2, unbiased=False).mean(-1)
+    assert torch.allclose(novelty, expected, rtol=1e-5, atol=1e-7)
+    for module in world_model.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.reset_parameters()
+    actions = torch.zeros(2, 4, ACTION_DIM, requires_grad=True)
+    planning_cost(world_model, lambda zz: zz.pow(2).sum(-1), z[:2, 0].detach(), actions, 0.9,
+                  fall_pessimism=1.0, novelty_coef=1.0).sum().backward()
+    assert actions.grad is not None and torch.isfinite(actions.grad).all() and actions.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="dynamics_members"):
+        WorldModel(OBS_DIM, ACTION_DIM, small_config()).next_members(z, a)
