@@ -164,7 +164,14 @@ def _peak_rss_mb() -> float:
 
 def _make_agent(config: TrainConfig, env) -> MPCAgent:
     if config.init_checkpoint is not None:
-        return MPCAgent.load(config.init_checkpoint, env, config.agent, seed=config.seed)
+        agent = MPCAgent.load(config.init_checkpoint, env, config.agent, seed=config.seed)
+        elsewhere = other_world(agent.pretraining_stats, config.env, getattr(getattr(env, "spec", None), "id", None))
+        if elsewhere is not None:
+            # Learned in another env (a safe world): this env's experience starts at zero, the other
+            # world's is carried in its own column, and the agent now belongs to this env.
+            agent.pretraining_stats = {"steps": 0, "episodes": 0, "falls": 0, "other_world": elsewhere}
+            agent.env_id = config.env
+        return agent
     return MPCAgent(env, config.agent, wm_config=config.world_model, critic_config=config.critic,
                     policy_config=config.policy, seed=config.seed, env_id=config.env)
 

@@ -173,3 +173,22 @@ def test_report_counts_this_envs_experience_and_puts_another_worlds_apart(tmp_pa
         assert report["falls"] == 1 and report["pretraining"] == {"steps": 0, "falls": 0, "episodes": 0}
         assert report["other_world"] == {"env": "CliffCarKerb-v0", "steps": 500, "episodes": 9, "falls": 0, "drops": 4}
         assert report["experience"] == {"steps": 100, "episodes": 2, "falls": 1, "other_world": report["other_world"]}
+
+
+def test_an_agent_from_another_world_belongs_to_this_env_and_keeps_that_world_apart(tmp_path):
+    from agent.checkpoint import load_checkpoint
+    from agent.mpc import MPCAgent
+
+    config = tiny_config(tmp_path, steps=100, eval_every=0)
+    other = MPCAgent(short_pendulum("Pendulum-v1"), config.agent, wm_config=config.world_model,
+                     critic_config=config.critic, policy_config=config.policy, env_id="safe-pendulum",
+                     pretraining_stats={"env": "safe-pendulum", "steps": 70, "episodes": 3, "falls": 0, "drops": 2})
+    other.world_model.set_normalizer(np.zeros((2, 3)) + [[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    other.save(tmp_path / "safe.pt", replay_steps=0)
+    report = train(tiny_config(tmp_path, steps=100, eval_every=0, init_checkpoint=tmp_path / "safe.pt"),
+                   judge=judge, make_env=short_pendulum, progress_bar=False, log=lambda _: None)
+    assert report["other_world"] == {"env": "safe-pendulum", "steps": 70, "episodes": 3, "falls": 0, "drops": 2}
+    assert report["pretraining"]["steps"] == 0 and report["experience"]["steps"] == 100
+    _, meta = load_checkpoint(tmp_path / "agent.pt", short_pendulum("Pendulum-v1"))
+    assert meta["env_id"] == "Pendulum-v1"
+    assert meta["pretraining"]["steps"] == 100 and meta["pretraining"]["other_world"]["steps"] == 70
