@@ -120,7 +120,7 @@ def evaluate(world_model: WorldModel, critic: Critic, policy: Policy, buffer: Re
     for start in range(0, len(slots), batch):
         b = buffer.gather(slots[start : start + batch], fall_window)
         latents = world_model.rollout(world_model.encode(b["obs"][:, 0]), b["action"])
-        p = world_model.terminal(latents[:, :-1], b["action"]) * b["mask"]  # (B, k)
+        p = world_model.fall_prob(latents[:, :-1], b["action"]) * b["mask"]  # (B, k)
         scores.append((1 - torch.prod(1 - p, dim=1)).numpy())
         fell = b["fell"].numpy()
         first_fall.append(np.where(fell.any(1), fell.argmax(1), -1))
