@@ -62,9 +62,11 @@ class PretrainConfig:
     counted in the result's stats and the checkpoint's metadata."""
     num_envs: int = 8
     """Parallel envs (Gymnasium SyncVectorEnv) during collection."""
-    guide_fraction: float = 0.5
+    guide_fraction: float = 0.0
     """Share of exploration episodes steered by one of the hand-written controllers the env
-    offers as ``exploration_guides`` (demonstrations; an env that offers none: no episode)."""
+    offers as ``exploration_guides``: demonstrations, so off by default (issue #12: what the
+    agent learns from, a baseline it is compared with gets too). CliffCar's shipped checkpoint
+    was made with 0.5; an env that offers none: no episode."""
     updates: int = 3_000
     """Gradient updates of world model and critic."""
     batch_size: int = 128

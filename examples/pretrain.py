@@ -1,6 +1,6 @@
 """Pretrain the agent on reward-free exploration data (world model, critic, policy prior) and save a checkpoint.
 
-    python examples/pretrain.py --env cliff-car                # -> checkpoints/cliff-car.pt
+    python examples/pretrain.py --env cliff-car --guide-fraction 0.5   # -> checkpoints/cliff-car.pt (as shipped)
     python examples/pretrain.py --env Pendulum-v1 --updates 1000 --checkpoint /tmp/pendulum.pt
     python examples/pretrain.py --env cliff-car-kerb --fall-key dropped --fall-cost 100 --checkpoint kerb.pt
     python examples/pretrain.py ... --resume                   # continue an interrupted run (same flags)
