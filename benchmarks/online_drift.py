@@ -1,0 +1,119 @@
+"""Which part of online learning makes a pretrained agent worse? Freeze parts, learn, evaluate frozen.
+
+    python benchmarks/online_drift.py --checkpoint benchmarks/results/kerb/kerb-seed0.pt --variants all wm
+
+For each variant the agent is loaded afresh from ``--checkpoint``, learns online for
+``--steps`` env steps on ``--env`` exactly as the learning loop does (training episodes
+seeded by ``agent.loop.train_seed``, exploration on, the default update rule), except that
+the optimisers the variant names are given a learning rate of 0 (their networks keep their
+weights; target networks still track them). Then it drives the held-out layouts
+``0..episodes-1`` frozen. ``none`` (everything frozen) is the control: it must match the
+checkpoint's own held-out result. Never a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import tyro
+
+from agent.loop import train_seed
+from agent.mpc import AgentConfig, MPCAgent
+from evaluation.report import check_writable
+
+HERE = Path(__file__).resolve().parent
+
+FROZEN: dict[str, tuple[str, ...]] = {
+    "none": ("wm_optim", "critic_optim", "policy_optim"),
+    "all": (),
+    "wm": ("wm_optim",),
+    "critic": ("critic_optim",),
+    "policy": ("policy_optim",),
+    "critic_policy": ("critic_optim", "policy_optim"),
+}
+"""Variant name -> the Trainer optimisers held at learning rate 0 (``all``: every part learns)."""
+
+
+@dataclass
+class Args:
+    """Learn online from a checkpoint with parts frozen, then evaluate frozen on held-out layouts."""
+
+    checkpoint: Path
+    """The pretrained agent."""
+    env: str = "cliff-car"
+    """Env spec to learn and evaluate on."""
+    variants: list[str] = field(default_factory=lambda: list(FROZEN))
+    """Which variants to run (names of FROZEN), one after the other."""
+    steps: int = 2000
+    """Online env steps per variant."""
+    episodes: int = 10
+    """Held-out layouts (seeds 0..episodes-1) after learning."""
+    seed: int = 0
+    """Seeds the agent and its training episodes."""
+    threads: int = 1
+    """torch CPU threads."""
+    json: Path = HERE / "results" / "online_drift.json"
+    """Where the JSON goes (one record per variant)."""
+
+
+def run_variant(args: Args, variant: str) -> dict:
+    from envs import make_env
+
+    env = make_env(args.env)
+    agent = MPCAgent.load(args.checkpoint, env, AgentConfig(), seed=args.seed)
+    for name in FROZEN[variant]:
+        for group in getattr(agent.trainer, name).param_groups:
+            group["lr"] = 0.0
+    parts = {"world_model": agent.world_model.encoder, "critic": agent.critic.heads, "policy": agent.policy}
+    before = {name: [p.detach().clone() for p in module.parameters()] for name, module in parts.items()}
+    agent.training = True
+    episode, step, falls, successes = 0, 0, 0, 0
+    while step < args.steps:
+        obs, _ = env.reset(seed=train_seed(args.seed, episode))
+        agent.reset(seed=train_seed(args.seed, episode))
+        episode += 1
+        done, info = False, {}
+        while not done and step < args.steps:
+            action = agent.act(obs)
+            next_obs, reward, terminated, truncated, info = env.step(action)
+            agent.observe(obs, action, reward, next_obs, terminated, truncated, info)
+            obs, done, step = next_obs, terminated or truncated, step + 1
+        falls += int(bool(info.get("fell")))
+        successes += int(bool(info.get("success")))
+    agent.training = False
+    changed = [name for name, module in parts.items()
+               if any(not torch.equal(a, b) for a, b in zip(before[name], module.parameters(), strict=True))]
+    outcomes = []
+    for seed in range(args.episodes):
+        obs, _ = env.reset(seed=seed)
+        agent.reset(seed=seed)
+        done, info = False, {}
+        while not done:
+            obs, _, terminated, truncated, info = env.step(agent.act(obs))
+            done = terminated or truncated
+        outcomes.append("F" if info.get("fell") else ("S" if info.get("success") else "."))
+    return {"variant": variant, "frozen": list(FROZEN[variant]), "steps": args.steps, "train_episodes": episode,
+            "train_falls": falls, "train_successes": successes, "changed": changed, "eval": "".join(outcomes),
+            "eval_successes": outcomes.count("S"), "eval_falls": outcomes.count("F")}
+
+
+def main(args: Args) -> list[dict]:
+    unknown = [v for v in args.variants if v not in FROZEN]
+    if unknown:
+        raise SystemExit(f"error: unknown --variants {unknown}; choose from {list(FROZEN)}")
+    torch.set_num_threads(args.threads)
+    check_writable([args.json])
+    records = []
+    for variant in args.variants:
+        records.append(run_variant(args, variant))
+        print(json.dumps(records[-1]), flush=True)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "runs": records}, indent=2))
+    return records
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args, description=__doc__.splitlines()[0]))

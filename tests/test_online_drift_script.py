@@ -1,0 +1,48 @@
+"""benchmarks/online_drift.py freezes exactly the parts a variant names, and its control learns nothing."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from conftest import load_benchmark
+
+from agent.critic import CriticConfig
+from agent.mpc import AgentConfig, MPCAgent
+from agent.policy import PolicyConfig
+from agent.world_model import WorldModelConfig
+from planners import PlannerConfig
+
+
+@pytest.fixture(scope="module")
+def online_drift():
+    module = load_benchmark("online_drift")
+    yield module
+    sys.modules.pop("online_drift", None)
+
+
+def test_variants_freeze_what_they_name(online_drift, tmp_path):
+    env = gym.make("Pendulum-v1")
+    agent = MPCAgent(env, AgentConfig(batch_size=8, planner=PlannerConfig(horizon=3, num_samples=4, iterations=1)),
+                     wm_config=WorldModelConfig(latent_dim=4, hidden_dim=16, horizon=2),
+                     critic_config=CriticConfig(hidden_dim=16), policy_config=PolicyConfig(hidden_dim=16))
+    rng = np.random.default_rng(0)
+    agent.world_model.set_normalizer(rng.normal(size=(64, 3)))
+    obs, _ = env.reset(seed=0)
+    for _ in range(40):  # a little data for the updates to use
+        action = env.action_space.sample()
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        agent.buffer.add(obs, action / 2.0, -float(reward), next_obs, terminated, truncated, None)
+        obs = next_obs
+    agent.save(tmp_path / "tiny.pt", replay_steps=40)
+    out = tmp_path / "drift.json"
+    online_drift.main(online_drift.Args(checkpoint=tmp_path / "tiny.pt", env="Pendulum-v1",
+                                        variants=["none", "wm", "all"], steps=12, episodes=1, json=out))
+    runs = {r["variant"]: r for r in json.loads(out.read_text())["runs"]}
+    assert runs["none"]["changed"] == []
+    assert runs["wm"]["changed"] == ["critic", "policy"]
+    assert runs["all"]["changed"] == ["world_model", "critic", "policy"]
+    assert all(len(r["eval"]) == 1 for r in runs.values())
