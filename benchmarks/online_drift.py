@@ -53,6 +53,8 @@ class Args:
     """Held-out layouts (seeds 0..episodes-1) after learning."""
     seed: int = 0
     """Seeds the agent and its training episodes."""
+    lr_scale: float = 1.0
+    """Multiplies the learning rate of every optimiser that is not frozen (a step-size check)."""
     threads: int = 1
     """torch CPU threads."""
     json: Path = HERE / "results" / "online_drift.json"
@@ -64,9 +66,9 @@ def run_variant(args: Args, variant: str) -> dict:
 
     env = make_env(args.env)
     agent = MPCAgent.load(args.checkpoint, env, AgentConfig(), seed=args.seed)
-    for name in FROZEN[variant]:
+    for name in ("wm_optim", "critic_optim", "policy_optim"):
         for group in getattr(agent.trainer, name).param_groups:
-            group["lr"] = 0.0
+            group["lr"] = 0.0 if name in FROZEN[variant] else group["lr"] * args.lr_scale
     parts = {"world_model": agent.world_model.encoder, "critic": agent.critic.heads, "policy": agent.policy}
     before = {name: [p.detach().clone() for p in module.parameters()] for name, module in parts.items()}
     agent.training = True
@@ -95,7 +97,7 @@ def run_variant(args: Args, variant: str) -> dict:
             obs, _, terminated, truncated, info = env.step(agent.act(obs))
             done = terminated or truncated
         outcomes.append("F" if info.get("fell") else ("S" if info.get("success") else "."))
-    return {"variant": variant, "frozen": list(FROZEN[variant]), "steps": args.steps, "train_episodes": episode,
+    return {"variant": variant, "frozen": list(FROZEN[variant]), "lr_scale": args.lr_scale, "steps": args.steps, "train_episodes": episode,
             "train_falls": falls, "train_successes": successes, "changed": changed, "eval": "".join(outcomes),
             "eval_successes": outcomes.count("S"), "eval_falls": outcomes.count("F")}
 
