@@ -374,8 +374,8 @@ def build_report(config: TrainConfig, progress: _Progress, before: dict[str, Any
 
     ``before`` is what the agent had learned from when the run began (its checkpoint's stats).
     Falls count every env step learned from *in this env* (``env_id``: its Gymnasium id), that
-    experience included; experience from another env (a safe world's, e.g. CliffCarKerb-v0's
-    before CliffCar-v0) goes in a column of its own, ``other_world`` (None when there is none).
+    experience included; experience from another env (a safe world learned in before this one)
+    goes in a column of its own, ``other_world`` (None when there is none).
     """
     episodes = progress.episodes
     competent_at = competence_step(episodes)

@@ -9,9 +9,9 @@ layout). Deterministic for a seed on CPU: collection seeds, network initialisati
 batch sampling all derive from ``config.seed``.
 
 Background knowledge from a safe world: ``fall_key`` names the ``info`` event that labels
-the fall head (e.g. ``"dropped"`` on ``CliffCarKerb-v0``, whose 40 cm drops are not falls)
+the fall head (e.g. ``"dropped"`` in a safe world whose drops off an edge are not falls)
 and ``fall_cost`` prices that event as the world the agent will act in does (e.g. 100 for
-the 20 m cliff). The result's stats say which env the data came from and count its steps,
+the dangerous world). The result's stats say which env the data came from and count its steps,
 episodes, falls and drops, so a report on another env can keep them in a column of their own.
 
 Resuming: given a ``resume_dir`` (``examples/pretrain.py`` uses ``{checkpoint}.resume/``),
@@ -65,20 +65,19 @@ class PretrainConfig:
     guide_fraction: float = 0.0
     """Share of exploration episodes steered by one of the hand-written controllers the env
     offers as ``exploration_guides``: demonstrations, so off by default (issue #12: what the
-    agent learns from, a baseline it is compared with gets too). CliffCar's shipped checkpoint
-    was made with 0.5; an env that offers none: no episode."""
+    agent learns from, a baseline it is compared with gets too); an env that offers none: no episode."""
     updates: int = 3_000
     """Gradient updates of world model and critic."""
     batch_size: int = 128
     """Windows per update."""
     fall_key: str = "fell"
     """The ``info`` key whose events at a termination label the fall head's data, e.g.
-    ``dropped`` in a safe world whose drops off an edge are not falls (CliffCarKerb-v0). With
+    ``dropped`` in a safe world whose drops off an edge are not falls. With
     "fell", a termination the env does not label counts; any other key the env never reports
     is refused after collection."""
     fall_cost: float | None = None
     """The price of a labelled fall in the world the agent will act in (e.g. 100, what
-    CliffCar-v0 charges for falling off its 20 m cliff): every labelled transition's cost in
+    the dangerous world charges for the same event): every labelled transition's cost in
     the data is set to it before training (so the critic and the rehearsal data beside the
     checkpoint price it so too) and the world model's ``fall_cost`` is it. None: the data's
     own costs."""

@@ -43,6 +43,7 @@ from agent.objective import pessimistic_fall_prob
 from agent.policy import Policy
 from agent.train import Trainer, set_units_from_buffer
 from agent.world_model import WorldModel, WorldModelConfig
+from evaluation.metrics import roc_auc
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,18 +79,6 @@ class Args:
     """Where to write the results (None: print only)."""
     threads: int = 1
     """torch CPU threads."""
-
-
-def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U, tied ranks averaged); NaN if a class is empty."""
-    labels = labels.astype(bool)
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    average_rank = np.cumsum(counts) - (counts - 1) / 2.0  # 1-based rank of each distinct score
-    ranks = average_rank[inverse]
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def split_episodes(buffer: ReplayBuffer, fall_fraction: float, other_fraction: float,

@@ -46,6 +46,7 @@ import tyro
 from agent.buffer import ReplayBuffer
 from agent.checkpoint import build_from_checkpoint, load_checkpoint
 from agent.collect import collect
+from evaluation.metrics import roc_auc
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,25 +75,6 @@ class Args:
     """Where to write the results (None: print only)."""
     threads: int = 1
     """torch CPU threads."""
-
-
-def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U, tied ranks averaged); NaN when a class is empty."""
-    scores, labels = np.asarray(scores, np.float64), np.asarray(labels, bool)
-    positives, negatives = int(labels.sum()), int((~labels).sum())
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    start = 0
-    while start < len(scores):  # average the ranks of tied scores
-        end = start
-        while end + 1 < len(scores) and sorted_scores[end + 1] == sorted_scores[start]:
-            end += 1
-        ranks[order[start:end + 1]] = 0.5 * (start + end) + 1.0
-        start = end + 1
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 def edge_labels(buffer: ReplayBuffer, height_index: int, edge_height: float,

@@ -40,6 +40,7 @@ from agent.critic import Critic
 from agent.policy import Policy
 from agent.utils import discounted_cost_to_go
 from agent.world_model import WorldModel, latent_prediction_error
+from evaluation.metrics import roc_auc
 
 REPO = Path(__file__).resolve().parents[1]
 """The source checkout this script sits in (default checkpoint and results paths)."""
@@ -65,25 +66,6 @@ class Args:
     """Where to write the results."""
     threads: int = 1
     """torch CPU threads, set before any work."""
-
-
-def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U with tied ranks averaged); NaN if one class is empty."""
-    labels = labels.astype(bool)
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    i = 0
-    while i < len(scores):  # average ranks over ties
-        j = i
-        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i : j + 1]] = 0.5 * (i + j) + 1
-        i = j + 1
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 @torch.no_grad()
