@@ -9,6 +9,11 @@ the optimisers the variant names are given a learning rate of 0 (their networks 
 weights; target networks still track them). Then it drives the held-out layouts
 ``0..episodes-1`` frozen. ``none`` (everything frozen) is the control: it must match the
 checkpoint's own held-out result. Never a pass/fail test.
+
+``--offline``: no env steps; the variant makes ``--steps`` updates on the checkpoint's own
+rehearsal buffer (``x.replay.npz``) instead, so new data is ruled out as the cause.
+``--terminal-value zero`` evaluates with the critic's terminal value replaced by 0: how much
+of the agent's safety its model's own look-ahead carries.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 import tyro
@@ -53,6 +59,10 @@ class Args:
     """Held-out layouts (seeds 0..episodes-1) after learning."""
     seed: int = 0
     """Seeds the agent and its training episodes."""
+    offline: bool = False
+    """Make ``steps`` updates on the checkpoint's rehearsal buffer instead of learning online."""
+    terminal_value: Literal["critic", "zero"] = "critic"
+    """Evaluate with the critic's terminal value (the agent as it is) or with none (0)."""
     lr_scale: float = 1.0
     """Multiplies the learning rate of every optimiser that is not frozen (a step-size check)."""
     threads: int = 1
@@ -73,7 +83,12 @@ def run_variant(args: Args, variant: str) -> dict:
     before = {name: [p.detach().clone() for p in module.parameters()] for name, module in parts.items()}
     agent.training = True
     episode, step, falls, successes = 0, 0, 0, 0
-    while step < args.steps:
+    if args.offline:
+        if agent.buffer.num_steps == 0:
+            raise SystemExit(f"error: --offline needs the checkpoint's rehearsal buffer beside {args.checkpoint} "
+                             "(x.replay.npz, written by examples/pretrain.py and train.py); there is none")
+        agent.update(args.steps)
+    while step < args.steps and not args.offline:
         obs, _ = env.reset(seed=train_seed(args.seed, episode))
         agent.reset(seed=train_seed(args.seed, episode))
         episode += 1
@@ -86,6 +101,8 @@ def run_variant(args: Args, variant: str) -> dict:
         falls += int(bool(info.get("fell")))
         successes += int(bool(info.get("success")))
     agent.training = False
+    if args.terminal_value == "zero":
+        agent.terminal_value = lambda z: torch.zeros(z.shape[:-1], device=z.device)
     changed = [name for name, module in parts.items()
                if any(not torch.equal(a, b) for a, b in zip(before[name], module.parameters(), strict=True))]
     outcomes = []
@@ -97,7 +114,8 @@ def run_variant(args: Args, variant: str) -> dict:
             obs, _, terminated, truncated, info = env.step(agent.act(obs))
             done = terminated or truncated
         outcomes.append("F" if info.get("fell") else ("S" if info.get("success") else "."))
-    return {"variant": variant, "frozen": list(FROZEN[variant]), "lr_scale": args.lr_scale, "steps": args.steps, "train_episodes": episode,
+    return {"variant": variant, "frozen": list(FROZEN[variant]), "lr_scale": args.lr_scale, "steps": args.steps,
+            "offline": args.offline, "terminal_value": args.terminal_value, "train_episodes": episode,
             "train_falls": falls, "train_successes": successes, "changed": changed, "eval": "".join(outcomes),
             "eval_successes": outcomes.count("S"), "eval_falls": outcomes.count("F")}
 

@@ -46,3 +46,17 @@ def test_variants_freeze_what_they_name(online_drift, tmp_path):
     assert runs["wm"]["changed"] == ["critic", "policy"]
     assert runs["all"]["changed"] == ["world_model", "critic", "policy"]
     assert all(len(r["eval"]) == 1 for r in runs.values())
+    # Offline: the same updates on the checkpoint's rehearsal buffer, no env steps at all.
+    out = tmp_path / "offline.json"
+    online_drift.main(online_drift.Args(checkpoint=tmp_path / "tiny.pt", env="Pendulum-v1", variants=["none", "critic"],
+                                        steps=5, episodes=1, offline=True, terminal_value="zero", json=out))
+    runs = {r["variant"]: r for r in json.loads(out.read_text())["runs"]}
+    assert runs["none"]["changed"] == [] and runs["none"]["train_episodes"] == 0
+    assert runs["critic"]["changed"] == ["world_model", "policy"]
+    assert all(r["offline"] and r["terminal_value"] == "zero" for r in runs.values())
+    # Without a rehearsal buffer there is nothing to learn offline from: a clear error, nothing written.
+    (tmp_path / "tiny.replay.npz").unlink()
+    with pytest.raises(SystemExit, match="rehearsal buffer"):
+        online_drift.main(online_drift.Args(checkpoint=tmp_path / "tiny.pt", env="Pendulum-v1", variants=["all"],
+                                            steps=5, episodes=1, offline=True, json=tmp_path / "never.json"))
+    assert not (tmp_path / "never.json").exists()
