@@ -39,6 +39,7 @@ FROZEN: dict[str, tuple[str, ...]] = {
     "critic": ("critic_optim",),
     "policy": ("policy_optim",),
     "critic_policy": ("critic_optim", "policy_optim"),
+    "wm_policy": ("wm_optim", "policy_optim"),
 }
 """Variant name -> the Trainer optimisers held at learning rate 0 (``all``: every part learns)."""
 

@@ -301,6 +301,11 @@ class CliffCarEnv(MujocoEnv, utils.EzPickle):
         return self._goal.copy()
 
     @property
+    def fall_cost(self) -> float:
+        """Cost of driving off an edge (what `rollout_costs` charges for it)."""
+        return float(self._fall_cost)
+
+    @property
     def car_xy(self) -> np.ndarray:
         """World xy of the car body origin, `(2,)`."""
         return self.data.qpos[:2].copy()
