@@ -61,6 +61,11 @@ so those runs' resume states and benchmark reports (whose file names hash the fi
 match. Any other value is in the fingerprint like every setting."""
 
 
+TOP_LEVEL_NEUTRAL: dict[str, Any] = {"fall_key": "fell", "fall_cost": None}
+""":class:`TrainConfig` fields added after runs were recorded, at the values that reproduce them
+(left out of the fingerprint while they hold them, as ``NEUTRAL_SETTINGS``)."""
+
+
 def train_seed(seed: int, episode: int) -> int:
     """Env seed of training episode ``episode`` of run ``seed`` (never a held-out seed)."""
     return TRAIN_SEED_OFFSET + 100_000 * seed + episode
@@ -88,6 +93,14 @@ class TrainConfig:
     """Continue the interrupted run whose resume state is beside ``checkpoint``."""
     init_checkpoint: Path | None = None
     """Start from a trained agent instead of fresh networks (its experience is counted)."""
+    fall_key: str = "fell"
+    """The ``info`` event the fall head learns as a fall, as ``examples/pretrain.py --fall-key``
+    takes it: ``"dropped"`` lets an agent practise in a safe world (``cliff-car-kerb``) and learn
+    its own drops there as the falls they would be on the cliff. The report's falls stay the
+    env's own (``info["fell"]``); the agent's experience counters count the learnt events."""
+    fall_cost: float | None = None
+    """Price of each ``fall_key`` event in what the agent learns (e.g. 100, the cliff's fall
+    cost, for the kerb world's drops, which cost 1 there); None: the env's own cost."""
     save_every: int = 2_000
     """Env steps between resume-state writes (at the next episode end)."""
     log_dir: Path | None = Path("runs")
@@ -105,6 +118,10 @@ class TrainConfig:
         if self.eval_every and self.eval_episodes < 1:
             raise ValueError(f"--eval-every {self.eval_every} needs --eval-episodes >= 1 "
                              f"(got {self.eval_episodes}); pass --eval-every 0 to train without evaluation")
+        if not self.fall_key:
+            raise ValueError("--fall-key must name an info key (e.g. fell, dropped), got an empty string")
+        if self.fall_cost is not None and not (np.isfinite(self.fall_cost) and self.fall_cost >= 0):
+            raise ValueError(f"--fall-cost must be a finite cost >= 0 (e.g. 100), got {self.fall_cost}")
         if self.init_checkpoint is None and self.agent.online and self.steps < self.agent.seed_steps:
             raise ValueError(
                 f"--steps {self.steps} is smaller than --seed-steps {self.agent.seed_steps}: the agent would "
@@ -128,6 +145,9 @@ class TrainConfig:
         for (section, name), neutral in NEUTRAL_SETTINGS.items():
             if section in d and name in d[section] and d[section][name] == neutral:
                 del d[section][name]
+        for name, neutral in TOP_LEVEL_NEUTRAL.items():
+            if d.get(name, neutral) == neutral:
+                d.pop(name, None)
         return json.loads(json.dumps(d, default=str))
 
 
@@ -313,7 +333,13 @@ def train(
                 fell, success = judge(ret, bool(terminated), info)
                 if "fell" not in info:  # tell the fall head what the episode's judge decided
                     info = {**info, "fell": fell}
-            update = agent.observe(obs, action, reward, next_obs, terminated, truncated, info)
+            learn_reward = reward
+            if config.fall_key != "fell" or config.fall_cost is not None:
+                event = bool(terminated) and bool(info.get(config.fall_key, False))
+                info = {**info, "fell": event}  # what the fall head learns
+                if event and config.fall_cost is not None:
+                    learn_reward = -config.fall_cost
+            update = agent.observe(obs, action, learn_reward, next_obs, terminated, truncated, info)
             progress.total_steps += 1
             if bar is not None:
                 bar.update(1)

@@ -192,3 +192,56 @@ def test_an_agent_from_another_world_belongs_to_this_env_and_keeps_that_world_ap
     _, meta = load_checkpoint(tmp_path / "agent.pt", short_pendulum("Pendulum-v1"))
     assert meta["env_id"] == "Pendulum-v1"
     assert meta["pretraining"]["steps"] == 100 and meta["pretraining"]["other_world"]["steps"] == 70
+
+
+class KerbLedge(gym.Env):
+    """A point on a kerb: x <= -0.9 drops off (``info["dropped"]``, cost 1, not a fall)."""
+
+    observation_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x = float(self.np_random.uniform(-0.05, 0.05))
+        return np.array([self.x], np.float32), {}
+
+    def step(self, action):
+        self.x += 0.4 * float(np.clip(action[0], -1.0, 1.0))
+        dropped = self.x <= -0.9
+        return (np.array([self.x], np.float32), -1.0 if dropped else -0.01, dropped, False,
+                {"dropped": dropped, "fell": False, "success": False})
+
+
+def kerb_ledge(spec):
+    return gym.wrappers.TimeLimit(KerbLedge(), max_episode_steps=20)
+
+
+def test_a_safe_world_drop_is_learnt_as_a_priced_fall_but_reported_as_no_fall(tmp_path):
+    torch.set_num_threads(1)
+    seen = {}
+
+    def rule(ret, terminated, info):
+        return bool(info.get("fell")), False
+
+    from agent import mpc
+
+    observe = mpc.MPCAgent.observe
+
+    def spy(self, obs, action, reward, next_obs, terminated, truncated, info=None):
+        if terminated:
+            seen.setdefault("drops", []).append((reward, info["fell"]))
+        return observe(self, obs, action, reward, next_obs, terminated, truncated, info)
+
+    config = tiny_config(tmp_path, env="kerb", steps=200, eval_every=0, fall_key="dropped", fall_cost=50.0,
+                         agent=AgentConfig(seed_steps=150, batch_size=16,
+                                           planner=PlannerConfig(horizon=3, num_samples=8, iterations=2)))
+    mpc.MPCAgent.observe = spy
+    try:
+        report = train(config, judge=rule, make_env=kerb_ledge, progress_bar=False, log=lambda _: None)
+    finally:
+        mpc.MPCAgent.observe = observe
+    assert seen["drops"] and all(pair == (-50.0, True) for pair in seen["drops"])  # learnt: a fall costing 50
+    assert report["training_falls"] == 0  # reported: the env's own judgement, no fall
+    assert "fall_key" in report["config"] and report["config"]["fall_cost"] == 50.0
+    with pytest.raises(ValueError, match="--fall-cost"):
+        tiny_config(tmp_path, fall_cost=float("nan"))
