@@ -96,8 +96,8 @@ class TrainConfig:
     fall_key: str = "fell"
     """The ``info`` event the fall head learns as a fall, as ``examples/pretrain.py --fall-key``
     takes it: ``"dropped"`` lets an agent practise in a safe world (``cliff-car-kerb``) and learn
-    its own drops there as the falls they would be on the cliff. The report's falls stay the
-    env's own (``info["fell"]``); the agent's experience counters count the learnt events."""
+    its own drops there as the falls they would be on the cliff. The report's falls, and the
+    agent's experience counters, stay the env's own (``info["fell"]``)."""
     fall_cost: float | None = None
     """Price of each ``fall_key`` event in what the agent learns (e.g. 100, the cliff's fall
     cost, for the kerb world's drops, which cost 1 there); None: the env's own cost."""
@@ -336,7 +336,7 @@ def train(
             learn_reward = reward
             if config.fall_key != "fell" or config.fall_cost is not None:
                 event = bool(terminated) and bool(info.get(config.fall_key, False))
-                info = {**info, "fell": event}  # what the fall head learns
+                info = {**info, "fall_label": event}  # what the fall head learns (MPCAgent.observe)
                 if event and config.fall_cost is not None:
                     learn_reward = -config.fall_cost
             update = agent.observe(obs, action, learn_reward, next_obs, terminated, truncated, info)

@@ -477,6 +477,9 @@ class MPCAgent:
         """
         info = info or {}
         fell = info.get("fell")  # None: the env does not say, so a termination counts as a fall
+        # What the fall head learns: the env's fall, unless the caller labels another event
+        # (``info["fall_label"]``, e.g. a safe world's drop); the counters keep the env's falls.
+        label = info.get("fall_label", fell)
         self.buffer.add(
             np.asarray(obs, dtype=np.float32),
             normalize_action(np.asarray(action, dtype=np.float32), self.action_space),
@@ -484,7 +487,7 @@ class MPCAgent:
             np.asarray(next_obs, dtype=np.float32),
             bool(terminated),
             bool(truncated),
-            fell,
+            label,
         )
         counts = self._online_counts
         counts["steps"] += 1
@@ -499,7 +502,7 @@ class MPCAgent:
                 return {}
             self.initialise_from_buffer()
             return self.update(max(self.config.seed_steps, 1))
-        if (terminated or truncated) and (bool(terminated) if fell is None else bool(fell)):
+        if (terminated or truncated) and (bool(terminated) if label is None else bool(label)):
             self._refresh_fall_cost()
         self._update_credit += self.config.updates_per_step
         count = int(self._update_credit)

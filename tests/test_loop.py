@@ -228,9 +228,11 @@ def test_a_safe_world_drop_is_learnt_as_a_priced_fall_but_reported_as_no_fall(tm
     observe = mpc.MPCAgent.observe
 
     def spy(self, obs, action, reward, next_obs, terminated, truncated, info=None):
-        if terminated:
-            seen.setdefault("drops", []).append((reward, info["fell"]))
-        return observe(self, obs, action, reward, next_obs, terminated, truncated, info)
+        out = observe(self, obs, action, reward, next_obs, terminated, truncated, info)
+        if terminated:  # the transition just stored: its cost and fall label
+            last = (self.buffer._cursor - 1) % self.buffer.capacity
+            seen.setdefault("drops", []).append((float(self.buffer.cost[last]), bool(self.buffer.fell[last])))
+        return out
 
     config = tiny_config(tmp_path, env="kerb", steps=200, eval_every=0, fall_key="dropped", fall_cost=50.0,
                          agent=AgentConfig(seed_steps=150, batch_size=16,
@@ -240,8 +242,9 @@ def test_a_safe_world_drop_is_learnt_as_a_priced_fall_but_reported_as_no_fall(tm
         report = train(config, judge=rule, make_env=kerb_ledge, progress_bar=False, log=lambda _: None)
     finally:
         mpc.MPCAgent.observe = observe
-    assert seen["drops"] and all(pair == (-50.0, True) for pair in seen["drops"])  # learnt: a fall costing 50
-    assert report["training_falls"] == 0  # reported: the env's own judgement, no fall
+    assert seen["drops"] and all(pair == (50.0, True) for pair in seen["drops"])  # learnt: a fall costing 50
+    assert report["training_falls"] == 0 and report["falls"] == 0  # reported: the env's own judgement
+    assert report["experience"]["falls"] == 0 and report["experience"]["steps"] == 200
     assert "fall_key" in report["config"] and report["config"]["fall_cost"] == 50.0
     with pytest.raises(ValueError, match="--fall-cost"):
         tiny_config(tmp_path, fall_cost=float("nan"))
