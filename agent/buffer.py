@@ -101,7 +101,7 @@ class ReplayBuffer:
 
         ``fell`` is the failure label for the termination head: pass ``info["fell"]`` when
         the env reports it; ``None`` means "termination is failure" (``fell = terminated``),
-        the convention of generic envs such as InvertedPendulum. The episode ends
+        the convention of generic envs whose only termination is failing. The episode ends
         (``end_episode``) automatically when ``terminated or truncated``.
         """
         obs = np.asarray(obs, np.float32).reshape(-1)

@@ -95,12 +95,12 @@ class TrainConfig:
     """Start from a trained agent instead of fresh networks (its experience is counted)."""
     fall_key: str = "fell"
     """The ``info`` event the fall head learns as a fall, as ``examples/pretrain.py --fall-key``
-    takes it: ``"dropped"`` lets an agent practise in a safe world (``cliff-car-kerb``) and learn
-    its own drops there as the falls they would be on the cliff. The report's falls, and the
+    takes it: ``"dropped"`` lets an agent practise in a safe world and learn its own drops there
+    as the falls they would be in the dangerous one. The report's falls, and the
     agent's experience counters, stay the env's own (``info["fell"]``)."""
     fall_cost: float | None = None
-    """Price of each ``fall_key`` event in what the agent learns (e.g. 100, the cliff's fall
-    cost, for the kerb world's drops, which cost 1 there); None: the env's own cost."""
+    """Price of each ``fall_key`` event in what the agent learns (e.g. the dangerous world's fall
+    cost for a safe world's drops, which cost little there); None: the env's own cost."""
     save_every: int = 2_000
     """Env steps between resume-state writes (at the next episode end)."""
     log_dir: Path | None = Path("runs")

@@ -95,7 +95,8 @@ class WorldModelConfig:
     member_hidden_dim: int | None = None
     """Width of the members' hidden layers (both ensembles); None: ``hidden_dim``, each fall member as
     wide as the single head. All K run on every step the planner imagines, so narrower members plan
-    faster, but on CliffCar members of 64 generalised to unseen edges worse than one head of 128."""
+    faster, but in README's measurement members of 64 generalised to unseen falls worse than one
+    head of 128."""
     member_bootstrap: bool = False
     """Weight each training window by an independent Poisson(1) draw per member (the online
     bootstrap), so members of both ensembles see different resamples of the data, not only

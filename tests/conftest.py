@@ -47,9 +47,22 @@ def _single_thread_torch():
 
 
 def load_benchmark(name: str):
-    """Import ``benchmarks/{name}.py`` (not a package) as module ``name``; remove it with ``unload``."""
+    """Import ``benchmarks/{name}.py`` (not a package) as module ``name`` (see :func:`benchmark_fixture`)."""
     spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look the module up while defining their classes
     spec.loader.exec_module(module)
     return module
+
+
+def benchmark_fixture(name: str, fixture_name: str | None = None):
+    """A module-scoped fixture (called ``fixture_name``, default ``name``) that yields
+    ``benchmarks/{name}.py`` imported and removes it from ``sys.modules`` afterwards."""
+
+    @pytest.fixture(scope="module", name=fixture_name or name)
+    def _benchmark():
+        module = load_benchmark(name)
+        yield module
+        sys.modules.pop(name, None)
+
+    return _benchmark

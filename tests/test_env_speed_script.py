@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 
-import pytest
-from conftest import load_benchmark
+from conftest import benchmark_fixture
 
-
-@pytest.fixture(scope="module")
-def env_speed():
-    module = load_benchmark("env_speed")
-    yield module
-    sys.modules.pop("env_speed", None)
+env_speed = benchmark_fixture("env_speed")
 
 
 def test_benchmark_writes_positive_figures(env_speed, tmp_path):

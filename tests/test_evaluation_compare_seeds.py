@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import load_benchmark
+from conftest import benchmark_fixture
 
 TESTS = Path(__file__).resolve().parent
 
 
-@pytest.fixture(scope="module")
-def seeds_module():
-    module = load_benchmark("compare_seeds")
-    yield module
-    sys.modules.pop("compare_seeds", None)
+seeds_module = benchmark_fixture("compare_seeds", "seeds_module")
 
 
 def _agent(falls_before, reached, steps, pretraining_falls=0):

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
-import pytest
-from conftest import load_benchmark
+from conftest import benchmark_fixture
 
 from envs import make_env
 
-
-@pytest.fixture(scope="module")
-def fall_foresight():
-    module = load_benchmark("fall_foresight")
-    yield module
-    sys.modules.pop("fall_foresight", None)
+fall_foresight = benchmark_fixture("fall_foresight")
 
 
 def test_simulator_check_tells_falls_from_safe_sequences(fall_foresight):

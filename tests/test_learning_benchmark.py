@@ -8,10 +8,9 @@ Pendulum run takes seconds; SAC keeps SB3's defaults but starts learning after 1
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
-from conftest import load_benchmark
+from conftest import benchmark_fixture
 
 from agent.critic import CriticConfig
 from agent.mpc import AgentConfig
@@ -26,11 +25,7 @@ REPORT_KEYS = {"env", "seed", "steps", "episodes", "falls", "successes", "eval_f
                "series"}
 
 
-@pytest.fixture(scope="module")
-def learning():
-    module = load_benchmark("learning")
-    yield module
-    sys.modules.pop("learning", None)
+learning = benchmark_fixture("learning")
 
 
 def tiny_args(learning, tmp_path, **overrides):

@@ -5,6 +5,7 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
+import tiny_ledge
 import torch
 
 from agent.critic import CriticConfig
@@ -194,28 +195,6 @@ def test_an_agent_from_another_world_belongs_to_this_env_and_keeps_that_world_ap
     assert meta["pretraining"]["steps"] == 100 and meta["pretraining"]["other_world"]["steps"] == 70
 
 
-class KerbLedge(gym.Env):
-    """A point on a kerb: x <= -0.9 drops off (``info["dropped"]``, cost 1, not a fall)."""
-
-    observation_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
-    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.x = float(self.np_random.uniform(-0.05, 0.05))
-        return np.array([self.x], np.float32), {}
-
-    def step(self, action):
-        self.x += 0.4 * float(np.clip(action[0], -1.0, 1.0))
-        dropped = self.x <= -0.9
-        return (np.array([self.x], np.float32), -1.0 if dropped else -0.01, dropped, False,
-                {"dropped": dropped, "fell": False, "success": False})
-
-
-def kerb_ledge(spec):
-    return gym.wrappers.TimeLimit(KerbLedge(), max_episode_steps=20)
-
-
 def test_a_safe_world_drop_is_learnt_as_a_priced_fall_but_reported_as_no_fall(tmp_path):
     torch.set_num_threads(1)
     seen = {}
@@ -229,9 +208,10 @@ def test_a_safe_world_drop_is_learnt_as_a_priced_fall_but_reported_as_no_fall(tm
 
     def spy(self, obs, action, reward, next_obs, terminated, truncated, info=None):
         out = observe(self, obs, action, reward, next_obs, terminated, truncated, info)
-        if terminated:  # the transition just stored: its cost and fall label
+        if terminated:  # the transition just stored: its cost and fall label, by how the episode ended
             last = (self.buffer._cursor - 1) % self.buffer.capacity
-            seen.setdefault("drops", []).append((float(self.buffer.cost[last]), bool(self.buffer.fell[last])))
+            kind = "drops" if info["dropped"] else "goals"
+            seen.setdefault(kind, []).append((float(self.buffer.cost[last]), bool(self.buffer.fell[last])))
         return out
 
     config = tiny_config(tmp_path, env="kerb", steps=200, eval_every=0, fall_key="dropped", fall_cost=50.0,
@@ -239,10 +219,11 @@ def test_a_safe_world_drop_is_learnt_as_a_priced_fall_but_reported_as_no_fall(tm
                                            planner=PlannerConfig(horizon=3, num_samples=8, iterations=2)))
     mpc.MPCAgent.observe = spy
     try:
-        report = train(config, judge=rule, make_env=kerb_ledge, progress_bar=False, log=lambda _: None)
+        report = train(config, judge=rule, make_env=lambda spec: tiny_ledge.make_kerb(), progress_bar=False, log=lambda _: None)
     finally:
         mpc.MPCAgent.observe = observe
     assert seen["drops"] and all(pair == (50.0, True) for pair in seen["drops"])  # learnt: a fall costing 50
+    assert seen["goals"] and all(pair == (-1.0, False) for pair in seen["goals"])  # the goal stays the env's
     assert report["training_falls"] == 0 and report["falls"] == 0  # reported: the env's own judgement
     assert report["experience"]["falls"] == 0 and report["experience"]["steps"] == 200
     assert "fall_key" in report["config"] and report["config"]["fall_cost"] == 50.0

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from conftest import load_benchmark
+from conftest import benchmark_fixture
 
 from agent.critic import CriticConfig
 from agent.mpc import AgentConfig, MPCAgent
@@ -16,12 +15,7 @@ from agent.policy import PolicyConfig
 from agent.world_model import WorldModelConfig
 from planners import PlannerConfig
 
-
-@pytest.fixture(scope="module")
-def online_drift():
-    module = load_benchmark("online_drift")
-    yield module
-    sys.modules.pop("online_drift", None)
+online_drift = benchmark_fixture("online_drift")
 
 
 def test_variants_freeze_what_they_name(online_drift, tmp_path):

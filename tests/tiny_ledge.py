@@ -1,7 +1,7 @@
 """A point on a ledge, for the evaluation tests: x starts near 0 and moves 0.25 * action per step.
 
 x >= 0.9 is the goal (success), x <= -0.9 is over the edge (fell): four steps either way.
-``PointLedge-v0`` says so in ``info``; ``QuietLedge-v0`` is the same env that reports nothing
+``PointLedge-v0`` says so in ``info``; ``make_kerb`` is its safe world (a drop, not a fall); ``QuietLedge-v0`` is the same env that reports nothing
 in ``info`` but registers ``reward_threshold=0.5``, so only the generic outcome rule can judge it.
 Import it as ``tiny_ledge:make`` (tests/ is on ``sys.path`` under pytest; subprocesses get it
 through ``PYTHONPATH``).
@@ -31,6 +31,15 @@ class PointLedge(gym.Env):
         return np.array([self.x], np.float32), reward, fell or success, False, info
 
 
+class KerbLedge(PointLedge):
+    """A safe world: the same ledge, but going over the edge is a survivable drop
+    (``info["dropped"]``), never a fall."""
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        return obs, reward, terminated, truncated, {"dropped": info["fell"], "fell": False, "success": info["success"]}
+
+
 if "PointLedge-v0" not in gym.registry:
     gym.register("PointLedge-v0", entry_point=PointLedge, max_episode_steps=20)
 if "QuietLedge-v0" not in gym.registry:
@@ -49,3 +58,7 @@ def make(**kwargs):
 
 def make_quiet(**kwargs):
     return gym.make("QuietLedge-v0", **kwargs)
+
+
+def make_kerb(**kwargs):
+    return gym.wrappers.TimeLimit(KerbLedge(**kwargs), max_episode_steps=20)
