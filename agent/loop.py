@@ -54,8 +54,9 @@ Evaluate = Callable[[MPCAgent], dict[str, Any]]
 """Runs held-out episodes with the agent (no learning); returns at least ``episodes,
 mean_return, successes, falls``."""
 COMPETENCE_WINDOW, COMPETENCE_SUCCESSES = 10, 9
-NEUTRAL_SETTINGS: dict[tuple[str, str], Any] = {**WORLD_MODEL_NEUTRAL, **AGENT_NEUTRAL}
-"""Settings added after runs were recorded, as ``(section, name): value``: while a setting holds
+NEUTRAL_SETTINGS: dict[tuple[str, ...], Any] = {**WORLD_MODEL_NEUTRAL, **AGENT_NEUTRAL}
+"""Settings added after runs were recorded, as ``(section, ..., name): value`` (a path into the
+nested config, e.g. ``("agent", "planner", "random_fraction")``): while a setting holds
 the value that reproduces the earlier behaviour it is left out of :meth:`TrainConfig.fingerprint`,
 so those runs' resume states and benchmark reports (whose file names hash the fingerprint) still
 match. Any other value is in the fingerprint like every setting."""
@@ -142,9 +143,12 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         for key in ("steps", "checkpoint", "resume", "log_dir", "save_every"):
             d.pop(key)
-        for (section, name), neutral in NEUTRAL_SETTINGS.items():
-            if section in d and name in d[section] and d[section][name] == neutral:
-                del d[section][name]
+        for (*parents, name), neutral in NEUTRAL_SETTINGS.items():
+            node: Any = d
+            for key in parents:
+                node = node.get(key) if isinstance(node, dict) else None
+            if isinstance(node, dict) and name in node and node[name] == neutral:
+                del node[name]
         for name, neutral in TOP_LEVEL_NEUTRAL.items():
             if d.get(name, neutral) == neutral:
                 d.pop(name, None)

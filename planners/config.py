@@ -21,6 +21,10 @@ class PlannerConfig:
     """candidates per iteration; None keeps the preset's"""
     iterations: int | None = None
     """maximum iterations per plan call; None keeps the preset's"""
+    random_fraction: float | None = None
+    """gradient and hybrid planners: fraction of the candidates drawn uniformly in the box as random
+    restarts (the rest perturb the warm start); 0 only refines the warm start, which suits a small
+    search behind a distilled policy prior; None keeps the planner's (0.5)"""
     seed: int = 0
     """seed of the planner's torch.Generator"""
     horizon: int = 25
@@ -34,8 +38,11 @@ class PlannerConfig:
         takes ``self.horizon``; ``overrides`` win over ``options`` and the preset."""
         from planners import make_planner  # here, not at import time: planners imports us
 
-        budget = {key: value for key, value in (("num_samples", self.num_samples),
-                                                ("iterations", self.iterations)) if value is not None}
+        budget = {key: value for key, value in (("num_samples", self.num_samples), ("iterations", self.iterations),
+                                                ("random_fraction", self.random_fraction)) if value is not None}
+        if self.random_fraction is not None and self.name.lower() not in ("gradient", "hybrid"):
+            raise ValueError(f"random_fraction is a setting of the gradient and hybrid planners, not of "
+                             f"{self.name!r}; leave it unset (None) for {self.name}")
         return make_planner(self.name, horizon=self.horizon if horizon is None else horizon,
                             action_low=action_low, action_high=action_high, preset=self.preset,
                             seed=self.seed, **{**budget, **self.options, **overrides})

@@ -217,17 +217,25 @@ class GradientPlanner(Planner):
             scale: Tensor | None = None  # (N, 1, 1) step scales in half-ranges, set by the probe
         iteration = 0
         for iteration in range(1, iterations + 1):  # noqa: B007 - `iteration` is reported
-            x.requires_grad_(True)
-            with torch.enable_grad():
-                costs = self.evaluate(objective, x)  # (N,)
-                if not costs.requires_grad:
-                    raise ValueError(
-                        "GradientPlanner needs an objective differentiable w.r.t. the actions, but its "
-                        "output does not require grad (computed under torch.no_grad or detached?). "
-                        "Use CEMPlanner or MPPIPlanner for non-differentiable objectives."
-                    )
-                total = costs.sum()
-                (grad,) = torch.autograd.grad(total, x)  # (N, H, A)
+            if iteration == iterations:
+                # The last evaluation takes no step after it: no gradient needed (a forward pass
+                # costs about half of a forward plus backward).
+                with torch.no_grad():
+                    costs = self.evaluate(objective, x).detach()  # (N,)
+                    total = costs.sum()
+                grad = None
+            else:
+                x.requires_grad_(True)
+                with torch.enable_grad():
+                    costs = self.evaluate(objective, x)  # (N,)
+                    if not costs.requires_grad:
+                        raise ValueError(
+                            "GradientPlanner needs an objective differentiable w.r.t. the actions, but its "
+                            "output does not require grad (computed under torch.no_grad or detached?). "
+                            "Use CEMPlanner or MPPIPlanner for non-differentiable objectives."
+                        )
+                    total = costs.sum()
+                    (grad,) = torch.autograd.grad(total, x)  # (N, H, A)
             evaluations += n
             with torch.no_grad():
                 all_finite = math.isfinite(float(total))  # one sync instead of isfinite + all
@@ -240,7 +248,7 @@ class GradientPlanner(Planner):
                 if cost < best_cost:
                     best_cost = cost
                     best_actions = x[int(index)].clone()
-                if not all_finite:
+                if not all_finite and grad is not None:
                     grad, m, v, x = self._reseed(finite, grad, m, v, x, best_actions, best_cost)
                     if self.adaptive_step:  # re-seeded candidates start their travel afresh
                         start = torch.where(finite[:, None, None], start, x)

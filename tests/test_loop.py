@@ -138,6 +138,10 @@ def test_neutral_settings_leave_the_fingerprint_until_they_change(tmp_path, monk
     assert "explore_noise" not in neutral["agent"] and "explore_noise" in before["agent"]
     changed = tiny_config(tmp_path, agent=AgentConfig(seed_steps=60, explore_noise=0.2)).fingerprint()
     assert changed["agent"]["explore_noise"] == 0.2
+    # Nested settings (the planner's) by their path; this one is neutral by default.
+    assert "random_fraction" not in before["agent"]["planner"]
+    local = tiny_config(tmp_path, agent=AgentConfig(seed_steps=60, planner=PlannerConfig(random_fraction=0.0)))
+    assert local.fingerprint()["agent"]["planner"]["random_fraction"] == 0.0
 
 
 class _Agent:

@@ -410,6 +410,10 @@ def test_fast_preset_and_config_build_the_cheap_planner():
     assert isinstance(cem, CEMPlanner) and cem.num_samples == 64
     with pytest.raises(ValueError, match="preset"):
         make_planner("cem", horizon=5, action_low=[-1.0], action_high=[1.0], preset="turbo")
+    local = PlannerConfig(num_samples=8, random_fraction=0.0).build(5, [-1.0], [1.0])
+    assert local.random_fraction == 0.0 and PlannerConfig().build(5, [-1.0], [1.0]).random_fraction == 0.5
+    with pytest.raises(ValueError, match="random_fraction is a setting of the gradient and hybrid"):
+        PlannerConfig(name="cem", random_fraction=0.0).build(5, [-1.0], [1.0])
 
 
 def test_shift_drops_the_executed_action_and_repeats_the_last():
