@@ -1,6 +1,6 @@
 """Checkpoints: state dicts plus a plain-typed metadata dict, loaded with ``weights_only=True``.
 
-A checkpoint file is ``torch.save({"format": "latent-mpc", "format_version": 3 or 4,
+A checkpoint file is ``torch.save({"format": "latent-mpc", "format_version": 3, 4 or 5,
 "state": {name: state_dict}, "meta": meta})``. ``meta`` holds only str/int/float/bool/None,
 lists and dicts: env id, observation/action space shapes and bounds, configs
 (``dataclasses.asdict``), pretraining stats (steps, episodes, falls, ...) and package
@@ -28,11 +28,15 @@ from agent.policy import Policy, PolicyConfig
 from agent.world_model import MEMBER_SETTINGS, WorldModel, WorldModelConfig
 
 __all__ = ["FORMAT_VERSION", "OLDEST_FORMAT", "format_for", "save_checkpoint", "load_checkpoint", "make_meta",
-           "space_meta", "build_from_checkpoint", "env_slug", "cache_dir", "default_checkpoint", "flatten_state",
-           "unflatten_state"]
+           "space_meta", "build_from_checkpoint", "build_value_policy", "env_slug", "cache_dir", "default_checkpoint",
+           "flatten_state", "unflatten_state"]
 
-FORMAT_VERSION = 4
-"""The newest format this code writes and reads. 4: a world model with an ensemble
+FORMAT_VERSION = 5
+"""The newest format this code writes and reads. 5: a separate *value policy* (``value_policy``
+state, ``meta["value_policy"] = True``): the policy the critic was trained with, kept for the
+terminal value and the critic's targets after the policy prior was distilled from the planner
+(``agent/distill.py``); code that predates it would plan with the wrong terminal value, so it
+must refuse the file. 4: a world model with an ensemble
 (``fall_members >= 2`` or ``dynamics_members >= 2`` in its config; the fall head's state is
 then an :class:`agent.layers.Ensemble`'s). 3: a Q critic, a policy prior and optimiser states
 (``policy``, ``trainer``), one fall head. 2 and 1 held a state-value critic and no policy (1
@@ -104,8 +108,10 @@ def _plain(value: Any) -> Any:
 
 
 def format_for(meta: dict[str, Any]) -> int:
-    """The format a checkpoint with this metadata is written in: 4 when its world model has an
-    ensemble, else 3 (so that code which predates ensembles still reads it)."""
+    """The format a checkpoint with this metadata is written in: 5 with a value policy, 4 when its
+    world model has an ensemble, else 3 (the oldest that fits, so older code still reads what it can)."""
+    if meta.get("value_policy"):
+        return 5
     wm = meta.get("world_model_config") or {}
     return 4 if int(wm.get("fall_members", 1)) > 1 or int(wm.get("dynamics_members", 0)) > 0 else 3
 
@@ -289,6 +295,19 @@ def build_from_checkpoint(
     except (KeyError, RuntimeError) as err:
         raise ValueError(f"checkpoint state does not match its configs: {str(err).splitlines()[0]}") from None
     return world_model.eval(), critic.eval(), policy.eval()
+
+
+def build_value_policy(state: dict[str, dict[str, torch.Tensor]], meta: dict[str, Any]) -> Policy | None:
+    """The checkpoint's value policy (format 5), frozen and in eval mode, or None when it has none."""
+    if "value_policy" not in state:
+        return None
+    policy = Policy(int(meta["world_model_config"]["latent_dim"]), math.prod(meta["action_space"]["shape"]),
+                    PolicyConfig(**meta.get("policy_config", {})))
+    try:
+        policy.load_state_dict(state["value_policy"])
+    except RuntimeError as err:
+        raise ValueError(f"checkpoint value policy does not match its config: {str(err).splitlines()[0]}") from None
+    return policy.eval().requires_grad_(False)
 
 
 def flatten_state(state: dict[str, Any], prefix: str = "") -> dict[str, torch.Tensor]:

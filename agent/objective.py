@@ -33,7 +33,7 @@ from typing import Protocol
 
 import torch
 
-__all__ = ["LatentModel", "planning_cost", "planning_objective", "pessimistic_fall_prob"]
+__all__ = ["LatentModel", "planning_cost", "planning_objective", "pessimistic_fall_prob", "trajectory_cost"]
 
 
 class LatentModel(Protocol):
@@ -75,6 +75,24 @@ def planning_cost(
     latents = [z]
     for t in range(horizon):
         latents.append(model.next(latents[-1], actions[:, t]))
+    return trajectory_cost(model, terminal_value, latents, actions, gamma,
+                           fall_pessimism=fall_pessimism, novelty_coef=novelty_coef)
+
+
+def trajectory_cost(
+    model: LatentModel,
+    terminal_value: Callable[[torch.Tensor], torch.Tensor],
+    latents: list[torch.Tensor],
+    actions: torch.Tensor,
+    gamma: float,
+    *,
+    fall_pessimism: float = 0.0,
+    novelty_coef: float = 0.0,
+) -> torch.Tensor:
+    """``J(a)`` of latents already rolled out: ``latents`` (H+1 tensors (N, Z), ``z_0..z_H``),
+    ``actions (N, H, A) -> (N,)``. For callers that roll out while choosing the actions (the
+    policy prior's warm start), so the dynamics do not run twice."""
+    n, horizon, _ = actions.shape
     states = torch.stack(latents[:-1], dim=1)  # (N, H, Z)
     if fall_pessimism:
         p_fall = pessimistic_fall_prob(model.fall_logits(states, actions), fall_pessimism)  # (N, H)

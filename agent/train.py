@@ -109,6 +109,9 @@ class Trainer:
         self.policy_optim = torch.optim.Adam(policy.parameters(), lr=self.policy_config.lr)
         self.rng = np.random.default_rng(seed)  # batch sampling in :meth:`train`
         self.num_updates = 0
+        self.value_policy: Policy | None = None
+        """When set (a distilled agent, see ``agent/distill.py``), the critic's TD targets bootstrap
+        through this frozen policy instead of the prior, which then only warm-starts the planner."""
 
     def _optimisers(self) -> dict[str, torch.optim.Optimizer]:
         return {"wm_optim": self.wm_optim, "critic_optim": self.critic_optim, "policy_optim": self.policy_optim}
@@ -203,7 +206,8 @@ class Trainer:
         critic, policy = self.critic, self.policy
         with torch.no_grad():
             next_z = target_z[:, 1:]  # (B, H, Z)
-            next_value = critic.target_q(next_z, policy(next_z))  # (B, H)
+            bootstrap = policy if self.value_policy is None else self.value_policy
+            next_value = critic.target_q(next_z, bootstrap(next_z))  # (B, H)
             returns = cost + critic.gamma * (1.0 - terminated) * next_value  # (B, H)
         scale = critic.value_scale
         value_real = critic.q(online_z[:, :-1].detach(), action)  # (B, H, K)

@@ -202,3 +202,23 @@ def test_online_agent_rehearses_the_pretraining_data(ledge_checkpoint):
     assert online.buffer.num_steps > 0 and online.buffer.num_falls > 0
     assert frozen.buffer.num_steps == 0
     assert online.buffer.capacity >= AgentConfig().buffer_capacity  # room for new experience
+
+
+def test_compiled_objective_plans_as_the_eager_one(ledge_checkpoint):
+    """``AgentConfig(compile=True)`` changes how fast the objective runs, not what it computes."""
+    env = envs.make_env(LEDGE)
+    planner = PlannerConfig(horizon=5, num_samples=8, iterations=3)
+    plans = []
+    for compile_ in (False, True):
+        agent = MPCAgent.load(ledge_checkpoint, env, AgentConfig(online=False, planner=planner, compile=compile_))
+        obs, _ = env.reset(seed=3)
+        agent.reset(3)
+        actions = []
+        for _ in range(4):
+            action = agent.act(obs)
+            actions.append(action)
+            obs, *_ = env.step(action)
+        plans.append(np.stack(actions))
+        # Planning freezes the weights while it runs and gives them back to training after.
+        assert all(p.requires_grad for net in (agent.critic.heads, agent.policy) for p in net.parameters())
+    np.testing.assert_allclose(plans[0], plans[1], atol=1e-4)

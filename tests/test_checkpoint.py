@@ -176,7 +176,7 @@ def test_format_3_loads_without_members_and_a_newer_format_is_refused(tmp_path):
     path = tmp_path / "future.pt"
     write_members(path)
     payload = torch.load(path, weights_only=True)
-    payload["format_version"] = 5
+    payload["format_version"] = 6
     torch.save(payload, path)
-    with pytest.raises(ValueError, match=r"format 5, this code reads formats 3 to 4; upgrade latent-mpc"):
+    with pytest.raises(ValueError, match=r"format 6, this code reads formats 3 to 5; upgrade latent-mpc"):
         load_checkpoint(path)
