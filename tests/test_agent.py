@@ -50,6 +50,18 @@ def test_shipped_agent_reaches_goal_without_falling():
     assert sum(r.success for r in results) >= 2, [(r.seed, r.ret, r.steps) for r in results]
 
 
+def test_shipped_fast_agent_reaches_goal_with_a_small_search():
+    """The distilled agent (checkpoints/cliff-car-fast.pt) with 8 candidates x 3 iterations and no
+    random restarts: the undistilled agent's prior makes that search fall (README)."""
+    env = envs.make_env("cliff-car")
+    fast = PlannerConfig(num_samples=8, iterations=3, random_fraction=0.0)
+    agent = MPCAgent.load(SHIPPED.with_name("cliff-car-fast.pt"), env, AgentConfig(online=False, planner=fast))
+    assert agent.value_policy is not None  # the critic's values keep the policy they were learnt with
+    results = [run_episode(agent, env, seed, learn=False) for seed in (0, 1, 2)]
+    assert not any(r.fell for r in results), [(r.seed, r.ret) for r in results]
+    assert sum(r.success for r in results) >= 2, [(r.seed, r.ret, r.steps) for r in results]
+
+
 def _episode_actions(path: Path, seed: int, online: bool) -> tuple[list[np.ndarray], float]:
     env = envs.make_env(LEDGE)
     config = AgentConfig(online=online, batch_size=32)
