@@ -73,7 +73,7 @@ class DistillConfig:
     keep_value_policy: bool = True
     """Freeze the prior as it was as the agent's value policy first (``MPCAgent.keep_value_policy``),
     so the critic's terminal value, and with it the teacher, stay what they were; False lets the
-    distilled prior into the terminal value (on the shipped cliff-car agent: 45/50 -> 37/50)."""
+    distilled prior into the terminal value (measured in README: 8 fewer held-out successes of 45)."""
 
     def __post_init__(self):
         if self.rounds < 1 or self.episodes < 1 or self.updates < 0 or self.batch_size < 1 or self.teacher_rounds < 0:
@@ -108,23 +108,23 @@ class _Labeller:
         return None
 
 
-def _fit(agent: MPCAgent, obs: np.ndarray, labels: np.ndarray, config: DistillConfig,
-         optim: torch.optim.Optimizer, generator: torch.Generator) -> float:
-    """``config.updates`` Adam steps of ``||pi(encode(obs)) - label||^2``; returns the final
-    mean squared error over all labels (per action, normalised units)."""
-    device = agent.device
-    with torch.no_grad():
-        latents = agent.world_model.encode(torch.as_tensor(obs, device=device))
-    targets = torch.as_tensor(labels, device=device)
-    policy = agent.policy
+def _fit(policy: torch.nn.Module, latents: torch.Tensor, targets: torch.Tensor, config: DistillConfig,
+         optim: torch.optim.Optimizer, generator: torch.Generator) -> tuple[float, float]:
+    """``config.updates`` Adam steps of ``||pi(z) - label||^2`` on the labelled latents; returns the
+    mean squared error over all labels (per action, normalised units) before and after."""
+
+    def error() -> float:
+        with torch.no_grad():
+            return float((policy(latents) - targets).pow(2).mean())
+
+    before = error()
     for _ in range(config.updates):
-        index = torch.randint(len(latents), (config.batch_size,), generator=generator).to(device)
+        index = torch.randint(len(latents), (config.batch_size,), generator=generator).to(latents.device)
         loss = (policy(latents[index]) - targets[index]).pow(2).mean()
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
-    with torch.no_grad():
-        return float((policy(latents) - targets).pow(2).mean())
+    return before, error()
 
 
 def distill_policy(agent: MPCAgent, env: gym.Env, config: DistillConfig | None = None,
@@ -170,15 +170,14 @@ def distill_policy(agent: MPCAgent, env: gym.Env, config: DistillConfig | None =
             records = recorder.series[first:]
             obs_all += labeller.obs
             labels_all += labeller.labels
-            obs, labels = np.stack(obs_all), np.stack(labels_all)
-            with torch.no_grad():
-                latents = agent.world_model.encode(torch.as_tensor(obs, device=agent.device))
-                before = float((agent.policy(latents) - torch.as_tensor(labels, device=agent.device)).pow(2).mean())
-            after = _fit(agent, obs, labels, config, optim, generator)
+            with torch.no_grad():  # the encoder is frozen here: encode every labelled state once
+                latents = agent.world_model.encode(torch.as_tensor(np.stack(obs_all), device=agent.device))
+            targets = torch.as_tensor(np.stack(labels_all), device=agent.device)
+            before, after = _fit(agent.policy, latents, targets, config, optim, generator)
             rounds.append({"driver": "teacher" if labeller.teacher_drives else "student", "episodes": len(records),
                            "steps": int(sum(r.steps for r in records)), "falls": int(sum(r.fell for r in records)),
                            "successes": int(sum(bool(r.success) for r in records)),
-                           "labels": len(labels), "imitation_mse_before": before, "imitation_mse_after": after})
+                           "labels": len(targets), "imitation_mse_before": before, "imitation_mse_after": after})
     finally:
         agent.training = was_training
     summary = {"teacher": dataclasses.asdict(config.teacher), "student": dataclasses.asdict(agent.config.planner),

@@ -101,7 +101,7 @@ class AgentConfig:
     ``WorldModelConfig.dynamics_members >= 2``."""
     compile: bool = False
     """Plan through ``torch.compile``d objectives (one graph per candidate-batch shape, with and
-    without gradient): on the shipped cliff-car model, one CPU thread, an act of the default 32 x 4
+    without gradient): on the shipped agent's model, one CPU thread, an act of the default 32 x 4
     planner took 17 ms instead of 24 (README). The first compile takes tens of seconds; inductor
     caches it on disk, so later processes start in seconds. Off by default so that short runs and
     tests do not pay it."""
@@ -410,9 +410,9 @@ class MPCAgent:
 
         Why: the critic learnt ``Q(z, a)`` with targets bootstrapped through the prior it was
         trained with, and on the actions that prior took. A prior distilled from the planner
-        proposes other actions, and ``Q`` at them is extrapolation: on the shipped cliff-car agent
-        the default planner went from 45/50 held-out successes and 1 fall to 37/50 and 4 falls
-        when its terminal value used the distilled prior. Idempotent."""
+        proposes other actions, and ``Q`` at them is extrapolation: on the shipped agent the default
+        planner went from 45/50 held-out successes and 1 fall to 37/50 and 4 falls when its
+        terminal value used the distilled prior (README). Idempotent."""
         if self.value_policy is None:
             self.value_policy = copy.deepcopy(self.policy).eval().requires_grad_(False)
             self.trainer.value_policy = self.value_policy
