@@ -31,8 +31,12 @@ __all__ = ["FORMAT_VERSION", "OLDEST_FORMAT", "format_for", "save_checkpoint", "
            "space_meta", "build_from_checkpoint", "build_value_policy", "env_slug", "cache_dir", "default_checkpoint",
            "flatten_state", "unflatten_state"]
 
-FORMAT_VERSION = 5
-"""The newest format this code writes and reads. 5: a separate *value policy* (``value_policy``
+FORMAT_VERSION = 6
+"""The newest format this code writes and reads. 6: an in-sample critic
+(``critic_config["target"] == "expectile"``: a state-value ensemble ``value_heads`` beside the Q
+heads, the planner's terminal value); code that predates it would plan with Q at the policy's
+action instead, so it must refuse the file (a policy-bootstrapped critic's config leaves the
+two settings out, so such a file keeps the format it had). 5: a separate *value policy* (``value_policy``
 state, ``meta["value_policy"] = True``): the policy the critic was trained with, kept for the
 terminal value and the critic's targets after the policy prior was distilled from the planner
 (``agent/distill.py``); code that predates it would plan with the wrong terminal value, so it
@@ -108,8 +112,11 @@ def _plain(value: Any) -> Any:
 
 
 def format_for(meta: dict[str, Any]) -> int:
-    """The format a checkpoint with this metadata is written in: 5 with a value policy, 4 when its
-    world model has an ensemble, else 3 (the oldest that fits, so older code still reads what it can)."""
+    """The format a checkpoint with this metadata is written in: 6 with an in-sample critic, 5 with
+    a value policy, 4 when its world model has an ensemble, else 3 (the oldest that fits, so older
+    code still reads what it can)."""
+    if (meta.get("critic_config") or {}).get("target", "policy") != "policy":
+        return 6
     if meta.get("value_policy"):
         return 5
     wm = meta.get("world_model_config") or {}
@@ -134,13 +141,17 @@ def make_meta(
         # checkpoint that code from before format 4 reads too.
         for name in MEMBER_SETTINGS:
             wm_meta.pop(name)
+    critic_meta = dataclasses.asdict(critic_config)
+    if critic_config.target == "policy":
+        # The default: leaving the in-sample settings out keeps the file readable by older code.
+        critic_meta.pop("target"), critic_meta.pop("expectile")
     meta = {
-        "format_version": None,  # set below from the world model's config
+        "format_version": None,  # set below from the configs
         "env_id": env_id,
         "observation_space": space_meta(observation_space),
         "action_space": space_meta(action_space),
         "world_model_config": wm_meta,
-        "critic_config": dataclasses.asdict(critic_config),
+        "critic_config": critic_meta,
         "policy_config": dataclasses.asdict(policy_config or PolicyConfig()),
         "pretraining": dict(pretraining or {}),
         "versions": package_versions(),

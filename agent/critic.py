@@ -17,6 +17,19 @@ Inputs are latents detached from the world model: the critic does not shape the 
 
 The planner's terminal value is ``pessimistic(z, pi(z))`` = mean + ``pessimism`` x std over
 the heads.
+
+``CriticConfig.target = "expectile"`` learns *in-sample* instead (implicit Q-learning, Kostrikov,
+Nair and Levine, 2022): a state-value ensemble ``V(z)`` is regressed on a low expectile of the
+target heads' values at the actions the data actually took,
+
+    L_V = |tau - 1(Qbar(z, a) - V(z) > 0)| (Qbar(z, a) - V(z))^2,   tau = ``expectile``,
+
+so with ``tau > 0.5`` ``V`` leans to the cheaper of the actions seen from ``z`` — the value of
+the best behaviour the data shows, never of an action it does not — and the Q targets are
+``c_t + gamma (1 - terminated_t) V(z_{t+1})``. No action outside the data is ever evaluated, so
+a critic trained longer cannot talk itself out of a danger the data showed (README: offline
+critics bootstrapped through a policy exploit their errors). The planner's terminal value is
+then ``pessimistic_value(z)``; the policy prior still minimises Q and only warm-starts.
 """
 
 from __future__ import annotations
@@ -29,7 +42,9 @@ from torch import nn
 
 from agent.layers import Ensemble
 
-__all__ = ["CriticConfig", "Critic", "discount_for_episode_length"]
+__all__ = ["CriticConfig", "Critic", "discount_for_episode_length", "expectile_loss"]
+
+CRITIC_TARGETS = ("policy", "expectile")
 
 
 def discount_for_episode_length(max_episode_steps: int | None, default: float = 0.99) -> float:
@@ -68,8 +83,19 @@ class CriticConfig:
     relative to encoded ones."""
     grad_clip: float = 10.0
     """Gradient-norm clip of each update."""
+    target: str = "policy"
+    """What the TD targets bootstrap through: "policy" (Q at the policy prior's action, as
+    TD-MPC2) or "expectile" (in-sample: a state value fitted to an expectile of Q at the
+    data's actions, implicit Q-learning; see the module docstring)."""
+    expectile: float = 0.7
+    """tau of the "expectile" target, in [0.5, 1): 0.5 is the data's own (SARSA) value, towards
+    1 the best action the data shows."""
 
     def __post_init__(self):
+        if self.target not in CRITIC_TARGETS:
+            raise ValueError(f"CriticConfig.target must be one of {CRITIC_TARGETS}, got {self.target!r}")
+        if not 0.5 <= self.expectile < 1.0:
+            raise ValueError(f"CriticConfig.expectile must be in [0.5, 1), got {self.expectile}")
         if self.num_heads < 2:
             raise ValueError(f"CriticConfig.num_heads must be >= 2 for a pessimistic ensemble, got {self.num_heads}")
         if self.gamma is not None and not 0.0 < self.gamma <= 1.0:
@@ -86,6 +112,10 @@ class Critic(nn.Module):
         in_dim = latent_dim + action_dim
         self.heads = Ensemble(config.num_heads, in_dim, config.hidden_dim, 1, config.num_hidden)
         self.target_heads = copy.deepcopy(self.heads).requires_grad_(False)
+        self.value_heads = (
+            Ensemble(config.num_heads, latent_dim, config.hidden_dim, 1, config.num_hidden)
+            if config.target == "expectile" else None
+        )
         # Values are learnt in units of value_scale (set from data) so that losses are O(1).
         self.register_buffer("value_scale", torch.ones(()))
 
@@ -109,7 +139,32 @@ class Critic(nn.Module):
         pick = torch.randperm(values.shape[-1], device=values.device)[:2]
         return values[..., pick].amax(-1) * self.value_scale
 
+    @property
+    def in_sample(self) -> bool:
+        """True when values are learnt in-sample (``target="expectile"``): V(z) is the terminal value."""
+        return self.value_heads is not None
+
+    def value(self, z: torch.Tensor) -> torch.Tensor:
+        """State value of each V head (in-sample critics only): ``(..., Z) -> (..., K)``."""
+        if self.value_heads is None:
+            raise RuntimeError('Critic.value needs CriticConfig.target="expectile"')
+        return self.value_heads(z).squeeze(-1) * self.value_scale
+
+    def pessimistic_value(self, z: torch.Tensor) -> torch.Tensor:
+        """Mean + kappa std over the V heads: ``(..., Z) -> (...)``."""
+        values = self.value(z)
+        return values.mean(-1) + self.config.pessimism * values.std(-1, unbiased=False)
+
     def pessimistic(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Mean + kappa std over heads: ``(..., Z), (..., A) -> (...)`` (higher = more cost)."""
         values = self.q(z, a)
         return values.mean(-1) + self.config.pessimism * values.std(-1, unbiased=False)
+
+
+def expectile_loss(diff: torch.Tensor, tau: float) -> torch.Tensor:
+    """``|tau - 1(diff > 0)| diff^2`` elementwise, ``diff = target - prediction``.
+
+    With costs, ``tau > 0.5`` weighs targets *below* the prediction more, so the prediction
+    settles at a low expectile: the cheaper outcomes among those observed."""
+    weight = torch.where(diff > 0, 1.0 - tau, tau)
+    return weight * diff.pow(2)

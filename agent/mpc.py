@@ -397,7 +397,10 @@ class MPCAgent:
     def terminal_value(self, z: torch.Tensor) -> torch.Tensor:
         """Cost-to-go beyond the horizon, ``V(z) = Q(z, pi(z))`` (pessimistic over heads): ``(N, Z) -> (N,)``.
 
-        ``pi`` is the value policy when the agent has one (:meth:`keep_value_policy`), else the prior."""
+        ``pi`` is the value policy when the agent has one (:meth:`keep_value_policy`), else the prior.
+        An in-sample critic (``CriticConfig.target="expectile"``) gives its state value ``V(z)``."""
+        if self.critic.in_sample:
+            return self.critic.pessimistic_value(z)
         return self.critic.pessimistic(z, self.value_policy_or_prior(z))
 
     def value_policy_or_prior(self, z: torch.Tensor) -> torch.Tensor:

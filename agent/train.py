@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from agent.buffer import ReplayBuffer
-from agent.critic import Critic, CriticConfig
+from agent.critic import Critic, CriticConfig, expectile_loss
 from agent.math import ema_update, masked_mean, vicreg_covariance, vicreg_variance
 from agent.policy import Policy, PolicyConfig
 from agent.utils import episode_cost_to_go
@@ -105,7 +105,10 @@ class Trainer:
         members = {id(p) for name, p in world_model.named_parameters() if name.startswith("dynamics_ensemble.")}
         self._wm_core = [p for p in online_wm if id(p) not in members]
         self._wm_members = [p for p in online_wm if id(p) in members]
-        self.critic_optim = torch.optim.Adam(critic.heads.parameters(), lr=self.critic_config.lr)
+        critic_params = list(critic.heads.parameters())
+        if critic.value_heads is not None:
+            critic_params += list(critic.value_heads.parameters())
+        self.critic_optim = torch.optim.Adam(critic_params, lr=self.critic_config.lr)
         self.policy_optim = torch.optim.Adam(policy.parameters(), lr=self.policy_config.lr)
         self.rng = np.random.default_rng(seed)  # batch sampling in :meth:`train`
         self.num_updates = 0
@@ -202,19 +205,32 @@ class Trainer:
             extra_losses["dynamics_members"] = masked_mean(member_err, member_weight) * weights.numel() / weights.sum()
             wm_loss = wm_loss + extra_losses["dynamics_members"]
 
-        # ---- critic: one-step TD targets bootstrapped through the policy prior
+        # ---- critic: one-step TD targets bootstrapped through the policy prior (or in-sample V)
         critic, policy = self.critic, self.policy
+        real_z, imag_z = online_z[:, :-1].detach(), torch.stack(latents[:-1], 1).detach()  # (B, H, Z)
+        scale = critic.value_scale
         with torch.no_grad():
             next_z = target_z[:, 1:]  # (B, H, Z)
-            bootstrap = policy if self.value_policy is None else self.value_policy
-            next_value = critic.target_q(next_z, bootstrap(next_z))  # (B, H)
+            if critic.in_sample:
+                next_value = critic.value(next_z).mean(-1)  # (B, H)
+            else:
+                bootstrap = policy if self.value_policy is None else self.value_policy
+                next_value = critic.target_q(next_z, bootstrap(next_z))  # (B, H)
             returns = cost + critic.gamma * (1.0 - terminated) * next_value  # (B, H)
-        scale = critic.value_scale
-        value_real = critic.q(online_z[:, :-1].detach(), action)  # (B, H, K)
-        value_imag = critic.q(torch.stack(latents[:-1], 1).detach(), action)  # (B, H, K)
+        value_real = critic.q(real_z, action)  # (B, H, K)
+        value_imag = critic.q(imag_z, action)  # (B, H, K)
         sq_real = ((value_real - returns[..., None]) / scale).pow(2).mean(-1)
         sq_imag = ((value_imag - returns[..., None]) / scale).pow(2).mean(-1)
         critic_loss = masked_mean(sq_real, mask) + ccfg.imagined_coef * masked_mean(sq_imag, mask)
+        if critic.in_sample:
+            # V at a low expectile of the target heads' Q at the data's actions (implicit Q-learning).
+            with torch.no_grad():
+                q_real, q_imag = critic.target_q(real_z, action), critic.target_q(imag_z, action)  # (B, H)
+            v_real, v_imag = critic.value(real_z), critic.value(imag_z)  # (B, H, K)
+            ex_real = expectile_loss((q_real[..., None] - v_real) / scale, ccfg.expectile).mean(-1)
+            ex_imag = expectile_loss((q_imag[..., None] - v_imag) / scale, ccfg.expectile).mean(-1)
+            extra_losses["value"] = masked_mean(ex_real, mask) + ccfg.imagined_coef * masked_mean(ex_imag, mask)
+            critic_loss = critic_loss + extra_losses["value"]
 
         losses = {
             "latent": loss_latent, "vicreg_var": loss_var, "vicreg_cov": loss_cov,

@@ -176,7 +176,33 @@ def test_format_3_loads_without_members_and_a_newer_format_is_refused(tmp_path):
     path = tmp_path / "future.pt"
     write_members(path)
     payload = torch.load(path, weights_only=True)
-    payload["format_version"] = 6
+    payload["format_version"] = 7
     torch.save(payload, path)
-    with pytest.raises(ValueError, match=r"format 6, this code reads formats 3 to 5; upgrade latent-mpc"):
+    with pytest.raises(ValueError, match=r"format 7, this code reads formats 3 to 6; upgrade latent-mpc"):
         load_checkpoint(path)
+
+
+def test_an_in_sample_critic_is_format_6_and_round_trips(tmp_path):
+    """``CriticConfig(target="expectile")`` adds state-value heads: format 6, and they load back;
+    the default critic's config leaves the in-sample settings out (older code reads it)."""
+    env = SpacesOnly()
+    torch.manual_seed(0)
+    wm_config, critic_config = WorldModelConfig(latent_dim=8, hidden_dim=32), CriticConfig(hidden_dim=32, target="expectile")
+    world_model, critic, policy = WorldModel(3, 1, wm_config), Critic(8, 1, critic_config), Policy(8, 1)
+    world_model.set_normalizer(np.random.default_rng(0).normal(size=(100, 3)))
+    for p in critic.parameters():
+        p.data.normal_(0, 0.3)
+    meta = make_meta("Pendulum-v1", env.observation_space, env.action_space, wm_config, critic_config,
+                     policy_config=policy.config)
+    path = tmp_path / "in_sample.pt"
+    save_checkpoint(path, {"world_model": world_model.state_dict(), "critic": critic.state_dict(),
+                           "policy": policy.state_dict()}, meta)
+    state, meta = load_checkpoint(path, env)
+    assert meta["format_version"] == 6 and meta["critic_config"]["target"] == "expectile"
+    _, loaded, _ = build_from_checkpoint(state, meta)
+    z = torch.randn(5, 8)
+    with torch.no_grad():
+        assert loaded.in_sample and torch.equal(loaded.pessimistic_value(z), critic.pessimistic_value(z))
+    write(tmp_path / "plain.pt")
+    plain = torch.load(tmp_path / "plain.pt", weights_only=True)["meta"]
+    assert plain["format_version"] == 3 and not {"target", "expectile"} & set(plain["critic_config"])

@@ -108,3 +108,41 @@ def test_discount_follows_episode_length_and_config_is_checked():
         CriticConfig(num_heads=1)
     with pytest.raises(ValueError, match="gamma"):
         CriticConfig(gamma=1.5)
+
+
+def test_in_sample_value_sits_at_the_expectile_of_the_datas_actions():
+    """``target="expectile"`` never evaluates an action the data did not take: V is the
+    tau-expectile (towards the cheaper) of the data's costs-to-go. Per step the data's
+    ``1 + a^2`` (a uniform) has mean 4/3 and lower 0.9-expectile 1.1178 (numerically), so V
+    must sit near ``1.1178 (1 - gamma^k) / (1 - gamma)`` with k steps left: below the data's
+    own value (SARSA), above the optimum that a policy-bootstrapped critic finds."""
+    torch.manual_seed(0)
+    buffer = chain_buffer(0)
+    world_model = WorldModel(N_STATES + 1, 1, WorldModelConfig(latent_dim=8, hidden_dim=64, horizon=3))
+    world_model.set_normalizer(buffer.observations())
+    critic = Critic(8, 1, CriticConfig(hidden_dim=64, gamma=GAMMA, tau=0.05, target="expectile", expectile=0.9))
+    critic.set_value_scale(5.0)
+    policy = Policy(8, 1, PolicyConfig(hidden_dim=64, lr=1e-3))
+    trainer = Trainer(world_model, critic, policy, seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(800):
+        losses = trainer.update(buffer.sample(64, 3, rng))
+    assert "losses/value" in losses
+    with torch.no_grad():
+        z = world_model.encode(torch.eye(N_STATES + 1)[:N_STATES])
+        value = critic.value(z).mean(-1)
+    steps_left = N_STATES - torch.arange(N_STATES)
+    per_step = (1 - GAMMA**steps_left) / (1 - GAMMA)
+    expected, data_policy, optimal = 1.1178 * per_step, 4 / 3 * per_step, per_step
+    assert torch.all((value - expected).abs() < 0.05 * expected + 0.1), (value, expected)
+    assert torch.all((value - expected).abs() < (value - data_policy).abs())
+    assert torch.all((value - expected).abs() < (value - optimal).abs() + 0.05)
+
+
+def test_in_sample_critic_config_is_checked():
+    with pytest.raises(ValueError, match="target must be one of"):
+        CriticConfig(target="max")
+    with pytest.raises(ValueError, match="expectile must be in"):
+        CriticConfig(target="expectile", expectile=1.0)
+    with pytest.raises(RuntimeError, match="expectile"):
+        Critic(4, 1, CriticConfig()).value(torch.zeros(2, 4))
