@@ -1,0 +1,1 @@
+--env cliff-car --agents ppo --seed 2 --no-progress --threads 1 --sb3.budget-steps 300000

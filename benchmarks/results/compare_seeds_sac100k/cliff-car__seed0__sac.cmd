@@ -1,0 +1,1 @@
+--env cliff-car --agents sac --seed 0 --no-progress --threads 1 --sb3.budget-steps 100000
