@@ -45,6 +45,9 @@ from agent.layers import Ensemble
 __all__ = ["CriticConfig", "Critic", "discount_for_episode_length", "expectile_loss"]
 
 CRITIC_TARGETS = ("policy", "expectile")
+NEUTRAL_SETTINGS = {("critic", "target"): "policy", ("critic", "expectile"): 0.7}
+"""Settings added after runs were recorded, at the values that reproduce them (see
+``agent.loop.NEUTRAL_SETTINGS``, which takes them in)."""
 
 
 def discount_for_episode_length(max_episode_steps: int | None, default: float = 0.99) -> float:

@@ -38,6 +38,7 @@ import torch
 from agent.buffer import ReplayBuffer
 from agent.checkpoint import cache_dir, env_slug
 from agent.critic import CriticConfig
+from agent.critic import NEUTRAL_SETTINGS as CRITIC_NEUTRAL
 from agent.mpc import NEUTRAL_SETTINGS as AGENT_NEUTRAL
 from agent.mpc import AgentConfig, MPCAgent
 from agent.policy import PolicyConfig
@@ -54,7 +55,7 @@ Evaluate = Callable[[MPCAgent], dict[str, Any]]
 """Runs held-out episodes with the agent (no learning); returns at least ``episodes,
 mean_return, successes, falls``."""
 COMPETENCE_WINDOW, COMPETENCE_SUCCESSES = 10, 9
-NEUTRAL_SETTINGS: dict[tuple[str, ...], Any] = {**WORLD_MODEL_NEUTRAL, **AGENT_NEUTRAL}
+NEUTRAL_SETTINGS: dict[tuple[str, ...], Any] = {**WORLD_MODEL_NEUTRAL, **AGENT_NEUTRAL, **CRITIC_NEUTRAL}
 """Settings added after runs were recorded, as ``(section, ..., name): value`` (a path into the
 nested config, e.g. ``("agent", "planner", "random_fraction")``): while a setting holds
 the value that reproduces the earlier behaviour it is left out of :meth:`TrainConfig.fingerprint`,

@@ -175,14 +175,15 @@ def test_agent_with_members_learns_saves_and_plans_the_same_after_loading(tmp_pa
 
 
 def test_default_settings_are_neutral():
+    import agent.critic as critic
     import agent.loop as loop
     import agent.mpc as mpc
     import agent.world_model as world_model
 
     default = WorldModel(3, 1)
     assert "fall_head.0.weight" in default.state_dict() and not any("ensemble" in k for k in default.state_dict())
-    added = {**world_model.NEUTRAL_SETTINGS, **mpc.NEUTRAL_SETTINGS}
-    sections = {"world_model": WorldModelConfig(), "agent": AgentConfig()}
+    added = {**world_model.NEUTRAL_SETTINGS, **mpc.NEUTRAL_SETTINGS, **critic.NEUTRAL_SETTINGS}
+    sections = {"world_model": WorldModelConfig(), "agent": AgentConfig(), "critic": critic.CriticConfig()}
     fingerprint = loop.TrainConfig(env="cliff-car").fingerprint()
     for (section, *inner, name), value in added.items():  # a path: section, nested configs, field
         config, recorded = sections[section], fingerprint[section]
