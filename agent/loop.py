@@ -37,8 +37,8 @@ import torch
 
 from agent.buffer import ReplayBuffer
 from agent.checkpoint import cache_dir, env_slug
-from agent.critic import CriticConfig
 from agent.critic import NEUTRAL_SETTINGS as CRITIC_NEUTRAL
+from agent.critic import CriticConfig
 from agent.mpc import NEUTRAL_SETTINGS as AGENT_NEUTRAL
 from agent.mpc import AgentConfig, MPCAgent
 from agent.policy import PolicyConfig
