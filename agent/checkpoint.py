@@ -34,7 +34,7 @@ __all__ = ["FORMAT_VERSION", "OLDEST_FORMAT", "format_for", "save_checkpoint", "
 FORMAT_VERSION = 6
 """The newest format this code writes and reads. 6: an in-sample critic
 (``critic_config["target"] == "expectile"``: a state-value ensemble ``value_heads`` beside the Q
-heads, the planner's terminal value); code that predates it would plan with Q at the policy's
+heads, the planner's terminal value) or a fall-risk critic (``risk_coef > 0``, ``risk_heads``); code that predates it would plan with Q at the policy's
 action instead, so it must refuse the file (a policy-bootstrapped critic's config leaves the
 two settings out, so such a file keeps the format it had). 5: a separate *value policy* (``value_policy``
 state, ``meta["value_policy"] = True``): the policy the critic was trained with, kept for the
@@ -115,7 +115,8 @@ def format_for(meta: dict[str, Any]) -> int:
     """The format a checkpoint with this metadata is written in: 6 with an in-sample critic, 5 with
     a value policy, 4 when its world model has an ensemble, else 3 (the oldest that fits, so older
     code still reads what it can)."""
-    if (meta.get("critic_config") or {}).get("target", "policy") != "policy":
+    critic = meta.get("critic_config") or {}
+    if critic.get("target", "policy") != "policy" or critic.get("risk_coef", 0.0):
         return 6
     if meta.get("value_policy"):
         return 5
@@ -142,9 +143,10 @@ def make_meta(
         for name in MEMBER_SETTINGS:
             wm_meta.pop(name)
     critic_meta = dataclasses.asdict(critic_config)
-    if critic_config.target == "policy":
-        # The default: leaving the in-sample settings out keeps the file readable by older code.
-        critic_meta.pop("target"), critic_meta.pop("expectile")
+    if critic_config.target == "policy" and not critic_config.risk_coef:
+        # The default: leaving the newer settings out keeps the file readable by older code.
+        for name in ("target", "expectile", "risk_coef"):
+            critic_meta.pop(name)
     meta = {
         "format_version": None,  # set below from the configs
         "env_id": env_id,

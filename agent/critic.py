@@ -30,6 +30,17 @@ the best behaviour the data shows, never of an action it does not — and the Q 
 a critic trained longer cannot talk itself out of a danger the data showed (README: offline
 critics bootstrapped through a policy exploit their errors). The planner's terminal value is
 then ``pessimistic_value(z)``; the policy prior still minimises Q and only warm-starts.
+
+``CriticConfig.risk_coef = lambda > 0`` adds a *fall-risk critic* (a safety critic, as in Recovery
+RL, Thananjeyan et al., 2021): ``R(z)``, the discounted probability that the data's own behaviour
+falls from ``z``, learnt by TD on the real fall labels,
+
+    R(z_t) <- fell_t + (1 - fell_t) (1 - terminated_t) gamma R(z_{t+1}),
+
+with the data's next state and never a policy's action, so training longer does not make it
+forget a danger the data showed (README: the policy-bootstrapped critic's caution fades as it
+trains, and with it the agent's safety). The planner's terminal value adds
+``lambda * fall_cost * R(z_H)``: a plan that ends where the data fell soon after costs more.
 """
 
 from __future__ import annotations
@@ -45,7 +56,7 @@ from agent.layers import Ensemble
 __all__ = ["CriticConfig", "Critic", "discount_for_episode_length", "expectile_loss"]
 
 CRITIC_TARGETS = ("policy", "expectile")
-NEUTRAL_SETTINGS = {("critic", "target"): "policy", ("critic", "expectile"): 0.7}
+NEUTRAL_SETTINGS = {("critic", "target"): "policy", ("critic", "expectile"): 0.7, ("critic", "risk_coef"): 0.0}
 """Settings added after runs were recorded, at the values that reproduce them (see
 ``agent.loop.NEUTRAL_SETTINGS``, which takes them in)."""
 
@@ -94,7 +105,13 @@ class CriticConfig:
     """tau of the "expectile" target, in [0.5, 1): 0.5 is the data's own (SARSA) value, towards
     1 the best action the data shows."""
 
+    risk_coef: float = 0.0
+    """lambda >= 0: weight of the fall-risk critic in the terminal value, in units of the fall
+    cost (0: no risk critic; see the module docstring)."""
+
     def __post_init__(self):
+        if self.risk_coef < 0:
+            raise ValueError(f"CriticConfig.risk_coef must be >= 0, got {self.risk_coef}")
         if self.target not in CRITIC_TARGETS:
             raise ValueError(f"CriticConfig.target must be one of {CRITIC_TARGETS}, got {self.target!r}")
         if not 0.5 <= self.expectile < 1.0:
@@ -118,6 +135,10 @@ class Critic(nn.Module):
         self.value_heads = (
             Ensemble(config.num_heads, latent_dim, config.hidden_dim, 1, config.num_hidden)
             if config.target == "expectile" else None
+        )
+        self.risk_heads = (
+            Ensemble(config.num_heads, latent_dim, config.hidden_dim, 1, config.num_hidden)
+            if config.risk_coef > 0 else None
         )
         # Values are learnt in units of value_scale (set from data) so that losses are O(1).
         self.register_buffer("value_scale", torch.ones(()))
@@ -157,6 +178,16 @@ class Critic(nn.Module):
         """Mean + kappa std over the V heads: ``(..., Z) -> (...)``."""
         values = self.value(z)
         return values.mean(-1) + self.config.pessimism * values.std(-1, unbiased=False)
+
+    def risk_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits of the fall-risk heads (``risk_coef > 0`` only): ``(..., Z) -> (..., K)``."""
+        if self.risk_heads is None:
+            raise RuntimeError("Critic.risk_logits needs CriticConfig.risk_coef > 0")
+        return self.risk_heads(z).squeeze(-1)
+
+    def risk(self, z: torch.Tensor) -> torch.Tensor:
+        """Discounted fall probability under the data's behaviour, mean over heads: ``(..., Z) -> (...)``."""
+        return torch.sigmoid(self.risk_logits(z)).mean(-1)
 
     def pessimistic(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Mean + kappa std over heads: ``(..., Z), (..., A) -> (...)`` (higher = more cost)."""

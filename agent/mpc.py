@@ -398,10 +398,15 @@ class MPCAgent:
         """Cost-to-go beyond the horizon, ``V(z) = Q(z, pi(z))`` (pessimistic over heads): ``(N, Z) -> (N,)``.
 
         ``pi`` is the value policy when the agent has one (:meth:`keep_value_policy`), else the prior.
-        An in-sample critic (``CriticConfig.target="expectile"``) gives its state value ``V(z)``."""
+        An in-sample critic (``CriticConfig.target="expectile"``) gives its state value ``V(z)``; a
+        fall-risk critic (``risk_coef > 0``) adds ``risk_coef * fall_cost * R(z)``."""
         if self.critic.in_sample:
-            return self.critic.pessimistic_value(z)
-        return self.critic.pessimistic(z, self.value_policy_or_prior(z))
+            value = self.critic.pessimistic_value(z)
+        else:
+            value = self.critic.pessimistic(z, self.value_policy_or_prior(z))
+        if self.critic.risk_heads is not None:
+            value = value + self.critic.config.risk_coef * self.world_model.fall_cost * self.critic.risk(z)
+        return value
 
     def value_policy_or_prior(self, z: torch.Tensor) -> torch.Tensor:
         """The action the critic's values assume at ``z``: the value policy's, else the prior's."""

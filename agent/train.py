@@ -106,8 +106,9 @@ class Trainer:
         self._wm_core = [p for p in online_wm if id(p) not in members]
         self._wm_members = [p for p in online_wm if id(p) in members]
         critic_params = list(critic.heads.parameters())
-        if critic.value_heads is not None:
-            critic_params += list(critic.value_heads.parameters())
+        for extra in (critic.value_heads, critic.risk_heads):
+            if extra is not None:
+                critic_params += list(extra.parameters())
         self.critic_optim = torch.optim.Adam(critic_params, lr=self.critic_config.lr)
         self.policy_optim = torch.optim.Adam(policy.parameters(), lr=self.policy_config.lr)
         self.rng = np.random.default_rng(seed)  # batch sampling in :meth:`train`
@@ -231,6 +232,19 @@ class Trainer:
             ex_imag = expectile_loss((q_imag[..., None] - v_imag) / scale, ccfg.expectile).mean(-1)
             extra_losses["value"] = masked_mean(ex_real, mask) + ccfg.imagined_coef * masked_mean(ex_imag, mask)
             critic_loss = critic_loss + extra_losses["value"]
+        if critic.risk_heads is not None:
+            # Discounted fall probability of the data's behaviour: TD on the real next state only.
+            with torch.no_grad():
+                next_risk = critic.risk(next_z)  # (B, H)
+                risk_target = fell + (1.0 - fell) * (1.0 - terminated) * critic.gamma * next_risk
+            risk_target = risk_target.clamp(0.0, 1.0)[..., None]
+            bce_real = F.binary_cross_entropy_with_logits(
+                critic.risk_logits(real_z), risk_target.expand(-1, -1, critic.config.num_heads), reduction="none")
+            bce_imag = F.binary_cross_entropy_with_logits(
+                critic.risk_logits(imag_z), risk_target.expand(-1, -1, critic.config.num_heads), reduction="none")
+            extra_losses["risk"] = (masked_mean(bce_real.mean(-1), mask)
+                                    + ccfg.imagined_coef * masked_mean(bce_imag.mean(-1), mask))
+            critic_loss = critic_loss + extra_losses["risk"]
 
         losses = {
             "latent": loss_latent, "vicreg_var": loss_var, "vicreg_cov": loss_cov,

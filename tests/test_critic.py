@@ -146,3 +146,35 @@ def test_in_sample_critic_config_is_checked():
         CriticConfig(target="expectile", expectile=1.0)
     with pytest.raises(RuntimeError, match="expectile"):
         Critic(4, 1, CriticConfig()).value(torch.zeros(2, 4))
+
+
+def test_fall_risk_critic_learns_the_datas_discounted_fall_probability():
+    """``risk_coef > 0``: R(z) is the discounted probability that the data's behaviour falls.
+    On a chain where every step falls with probability p = 1/4 (a > 0.5) and the last step
+    otherwise ends the episode safely, ``R_k = p + (1 - p) gamma R_{k+1}``, ``R_{N-1} = p``."""
+    rng = np.random.default_rng(0)
+    eye = np.eye(N_STATES + 1, dtype=np.float32)
+    buffer = ReplayBuffer(N_STATES + 1, 1, 6000)
+    while buffer.num_steps < 5000:
+        for k in range(int(rng.integers(0, N_STATES)), N_STATES):
+            a = rng.uniform(-1, 1)
+            fell = bool(a > 0.5)
+            buffer.add(eye[k], [a], 100.0 if fell else 1.0, eye[k + 1],
+                       terminated=fell or k == N_STATES - 1, truncated=False, fell=fell)
+            if fell:
+                break
+    torch.manual_seed(0)
+    world_model = WorldModel(N_STATES + 1, 1, WorldModelConfig(latent_dim=8, hidden_dim=64, horizon=3))
+    world_model.set_normalizer(buffer.observations())
+    critic = Critic(8, 1, CriticConfig(hidden_dim=64, gamma=GAMMA, tau=0.05, risk_coef=1.0))
+    critic.set_value_scale(20.0)
+    trainer = Trainer(world_model, critic, Policy(8, 1, PolicyConfig(hidden_dim=64)), seed=0)
+    for _ in range(2000):
+        losses = trainer.update(buffer.sample(64, 3, rng))
+    assert "losses/risk" in losses
+    exact = [0.25]
+    for _ in range(N_STATES - 1):
+        exact.insert(0, 0.25 + 0.75 * GAMMA * exact[0])
+    with torch.no_grad():
+        risk = critic.risk(world_model.encode(torch.eye(N_STATES + 1)[:N_STATES]))
+    assert torch.allclose(risk, torch.tensor(exact), atol=0.05), (risk, exact)
