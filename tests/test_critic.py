@@ -178,3 +178,26 @@ def test_fall_risk_critic_learns_the_datas_discounted_fall_probability():
     with torch.no_grad():
         risk = critic.risk(world_model.encode(torch.eye(N_STATES + 1)[:N_STATES]))
     assert torch.allclose(risk, torch.tensor(exact), atol=0.05), (risk, exact)
+
+
+@pytest.mark.parametrize("target", ["policy", "expectile"])
+def test_planners_terminal_value_adds_the_priced_fall_risk(target):
+    """The agent's terminal value is the critic's value (Q at the policy's action, or the in-sample
+    V) plus ``risk_coef * fall_cost * R(z)`` when a risk critic is configured."""
+    import gymnasium as gym
+
+    from agent.mpc import AgentConfig, MPCAgent
+    from planners import PlannerConfig
+
+    env = gym.make("Pendulum-v1")
+    agent = MPCAgent(env, AgentConfig(planner=PlannerConfig(horizon=3, num_samples=4, iterations=1)),
+                     wm_config=WorldModelConfig(latent_dim=4, hidden_dim=16, horizon=2),
+                     critic_config=CriticConfig(hidden_dim=16, target=target, risk_coef=2.0),
+                     policy_config=PolicyConfig(hidden_dim=16))
+    agent.world_model.fall_cost.fill_(50.0)
+    z = torch.randn(5, 4)
+    with torch.no_grad():
+        critic = agent.critic
+        base = critic.pessimistic_value(z) if target == "expectile" else critic.pessimistic(z, agent.policy(z))
+        assert torch.allclose(agent.terminal_value(z), base + 2.0 * 50.0 * critic.risk(z))
+        assert torch.all(critic.risk(z) > 0)
