@@ -34,10 +34,10 @@ __all__ = ["FORMAT_VERSION", "OLDEST_FORMAT", "format_for", "save_checkpoint", "
 FORMAT_VERSION = 6
 """The newest format this code writes and reads. 6: an in-sample critic
 (``critic_config["target"] == "expectile"``: a state-value ensemble ``value_heads`` beside the Q
-heads, the planner's terminal value) or a fall-risk critic (``risk_coef > 0``, ``risk_heads``); code that predates it would plan with Q at the policy's
-action instead, so it must refuse the file (a policy-bootstrapped critic's config leaves the
-two settings out, so such a file keeps the format it had). 5: a separate *value policy* (``value_policy``
-state, ``meta["value_policy"] = True``): the policy the critic was trained with, kept for the
+heads, the planner's terminal value) or a fall-risk critic (``risk_coef > 0``, ``risk_heads``);
+code that predates it would plan with another terminal value, so it must refuse the file (a
+default critic's config leaves these settings out, so such a file keeps the format it had).
+5: a separate *value policy* (``value_policy`` state, ``meta["value_policy"] = True``): the policy the critic was trained with, kept for the
 terminal value and the critic's targets after the policy prior was distilled from the planner
 (``agent/distill.py``); code that predates it would plan with the wrong terminal value, so it
 must refuse the file. 4: a world model with an ensemble

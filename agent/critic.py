@@ -104,7 +104,6 @@ class CriticConfig:
     expectile: float = 0.7
     """tau of the "expectile" target, in [0.5, 1): 0.5 is the data's own (SARSA) value, towards
     1 the best action the data shows."""
-
     risk_coef: float = 0.0
     """lambda >= 0: weight of the fall-risk critic in the terminal value, in units of the fall
     cost (0: no risk critic; see the module docstring)."""
