@@ -66,6 +66,9 @@ class Args:
     """Evaluate with the critic's terminal value (the agent as it is) or with none (0)."""
     lr_scale: float = 1.0
     """Multiplies the learning rate of every optimiser that is not frozen (a step-size check)."""
+    batch_size: int = AgentConfig().batch_size
+    """Windows per update (the loop's default; ``examples/pretrain.py`` uses 128): whether the
+    loop's larger batch is what wears a pretrained agent down."""
     threads: int = 1
     """torch CPU threads."""
     json: Path = HERE / "results" / "online_drift.json"
@@ -76,7 +79,7 @@ def run_variant(args: Args, variant: str) -> dict:
     from envs import make_env
 
     env = make_env(args.env)
-    agent = MPCAgent.load(args.checkpoint, env, AgentConfig(), seed=args.seed)
+    agent = MPCAgent.load(args.checkpoint, env, AgentConfig(batch_size=args.batch_size), seed=args.seed)
     for name in ("wm_optim", "critic_optim", "policy_optim"):
         for group in getattr(agent.trainer, name).param_groups:
             group["lr"] = 0.0 if name in FROZEN[variant] else group["lr"] * args.lr_scale
@@ -116,6 +119,7 @@ def run_variant(args: Args, variant: str) -> dict:
             done = terminated or truncated
         outcomes.append("F" if info.get("fell") else ("S" if info.get("success") else "."))
     return {"variant": variant, "frozen": list(FROZEN[variant]), "lr_scale": args.lr_scale, "steps": args.steps,
+            "batch_size": args.batch_size,
             "offline": args.offline, "terminal_value": args.terminal_value, "train_episodes": episode,
             "train_falls": falls, "train_successes": successes, "changed": changed, "eval": "".join(outcomes),
             "eval_successes": outcomes.count("S"), "eval_falls": outcomes.count("F")}
