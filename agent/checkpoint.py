@@ -23,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from agent.critic import NEUTRAL_SETTINGS as CRITIC_NEUTRAL
 from agent.critic import Critic, CriticConfig
 from agent.policy import Policy, PolicyConfig
 from agent.world_model import MEMBER_SETTINGS, WorldModel, WorldModelConfig
@@ -50,6 +51,8 @@ format 4 reads it too."""
 OLDEST_FORMAT = 3
 """The oldest format this code reads."""
 _MAGIC = "latent-mpc"
+_CRITIC_NEUTRAL = {path[-1]: value for path, value in CRITIC_NEUTRAL.items()}
+"""The critic settings of format 6 at their format-3 values (name -> value)."""
 
 
 def _version(package: str) -> str | None:
@@ -116,7 +119,7 @@ def format_for(meta: dict[str, Any]) -> int:
     a value policy, 4 when its world model has an ensemble, else 3 (the oldest that fits, so older
     code still reads what it can)."""
     critic = meta.get("critic_config") or {}
-    if critic.get("target", "policy") != "policy" or critic.get("risk_coef", 0.0):
+    if any(critic.get(name, neutral) != neutral for name, neutral in _CRITIC_NEUTRAL.items()):
         return 6
     if meta.get("value_policy"):
         return 5
@@ -143,9 +146,9 @@ def make_meta(
         for name in MEMBER_SETTINGS:
             wm_meta.pop(name)
     critic_meta = dataclasses.asdict(critic_config)
-    if critic_config.target == "policy" and not critic_config.risk_coef:
+    if all(critic_meta[name] == neutral for name, neutral in _CRITIC_NEUTRAL.items()):
         # The default: leaving the newer settings out keeps the file readable by older code.
-        for name in ("target", "expectile", "risk_coef"):
+        for name in _CRITIC_NEUTRAL:
             critic_meta.pop(name)
     meta = {
         "format_version": None,  # set below from the configs

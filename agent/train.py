@@ -222,7 +222,11 @@ class Trainer:
         value_imag = critic.q(imag_z, action)  # (B, H, K)
         sq_real = ((value_real - returns[..., None]) / scale).pow(2).mean(-1)
         sq_imag = ((value_imag - returns[..., None]) / scale).pow(2).mean(-1)
-        critic_loss = masked_mean(sq_real, mask) + ccfg.imagined_coef * masked_mean(sq_imag, mask)
+        def real_and_imagined(real: torch.Tensor, imagined: torch.Tensor) -> torch.Tensor:
+            """A loss over encoded latents plus ``imagined_coef`` times the same over predicted ones."""
+            return masked_mean(real, mask) + ccfg.imagined_coef * masked_mean(imagined, mask)
+
+        critic_loss = real_and_imagined(sq_real, sq_imag)
         if critic.in_sample:
             # V at a low expectile of the target heads' Q at the data's actions (implicit Q-learning).
             with torch.no_grad():
@@ -230,7 +234,7 @@ class Trainer:
             v_real, v_imag = critic.value(real_z), critic.value(imag_z)  # (B, H, K)
             ex_real = expectile_loss((q_real[..., None] - v_real) / scale, ccfg.expectile).mean(-1)
             ex_imag = expectile_loss((q_imag[..., None] - v_imag) / scale, ccfg.expectile).mean(-1)
-            extra_losses["value"] = masked_mean(ex_real, mask) + ccfg.imagined_coef * masked_mean(ex_imag, mask)
+            extra_losses["value"] = real_and_imagined(ex_real, ex_imag)
             critic_loss = critic_loss + extra_losses["value"]
         if critic.risk_heads is not None:
             # Discounted fall probability of the data's behaviour: TD on the real next state only.
@@ -242,8 +246,7 @@ class Trainer:
                 critic.risk_logits(real_z), risk_target.expand(-1, -1, critic.config.num_heads), reduction="none")
             bce_imag = F.binary_cross_entropy_with_logits(
                 critic.risk_logits(imag_z), risk_target.expand(-1, -1, critic.config.num_heads), reduction="none")
-            extra_losses["risk"] = (masked_mean(bce_real.mean(-1), mask)
-                                    + ccfg.imagined_coef * masked_mean(bce_imag.mean(-1), mask))
+            extra_losses["risk"] = real_and_imagined(bce_real.mean(-1), bce_imag.mean(-1))
             critic_loss = critic_loss + extra_losses["risk"]
 
         losses = {
