@@ -183,15 +183,8 @@ class Args:
 
 
 def make_task_env(spec: str) -> gym.Env:
-    """The env of a task spec: ``envs.make_env``, except DeepMind Control ids via Shimmy, flattened.
-
-    Shimmy's dm_control envs observe a dict of arrays; ``FlattenObservation`` makes it the
-    flat Box both agents take.
-    """
-    if spec.startswith("dm_control/"):
-        import shimmy  # noqa: F401, PLC0415 - importing it registers the dm_control/ ids
-
-        return gym.wrappers.FlattenObservation(gym.make(spec))
+    """The env of a task spec, as :func:`envs.make_env` builds it (DeepMind Control ids through
+    Shimmy, their dict observations flattened)."""
     from envs import make_env  # noqa: PLC0415
 
     return make_env(spec)

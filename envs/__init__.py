@@ -7,6 +7,7 @@ env = envs.make_env("cliff-car")                       # short name
 env = envs.make_env("Pendulum-v1")                     # any registered Gymnasium id
 env = envs.make_env("my_pkg.my_mod:MyEnv", size=3)     # your own env class or factory
 env = envs.make_env("cliff-car", render_mode="rgb_array")   # kwargs go to the env
+env = envs.make_env("dm_control/cartpole-swingup-v0")   # DeepMind Control, flattened (extra "dmc")
 ```
 
 Anything `make_env` cannot build raises `MakeEnvError` (a `ValueError`) with a one-line
@@ -50,6 +51,11 @@ SHORT_NAMES: dict[str, str] = {
 }
 """Short names accepted by `make_env`, mapped to registered Gymnasium ids."""
 
+DMC_PREFIX = "dm_control/"
+"""Ids of DeepMind Control tasks, which Shimmy registers when it is imported."""
+DMC_INSTALL = "pip install -e '.[dmc]'"
+"""The optional extra that brings Shimmy, dm_control and a MuJoCo that dm_control runs on."""
+
 
 class MakeEnvError(ValueError):
     """`make_env` could not build an env from a spec; the message is one line saying why and
@@ -66,7 +72,11 @@ def make_env(spec: str, **kwargs: Any) -> gym.Env:
        module must be importable by Python's usual rules: installed (e.g. `pip install -e .`),
        on `PYTHONPATH`, or beside the script being run. The working directory is not added
        (run with `PYTHONPATH=.` to import from it). The factory is called as is (no time
-       limit is added).
+       limit is added);
+    4. a DeepMind Control task through Shimmy, `"dm_control/<domain>-<task>-v0"` (e.g.
+       `"dm_control/cartpole-swingup-v0"`; optional extra: `pip install -e '.[dmc]'`). Its
+       dict of observations is flattened (`gymnasium.wrappers.FlattenObservation`) into the
+       flat Box the agent and the SB3 baselines take; its 1,000-step time limit is dm_control's.
 
     Raises:
         MakeEnvError: the spec matches none of the forms (the message lists them), the module
@@ -77,6 +87,8 @@ def make_env(spec: str, **kwargs: Any) -> gym.Env:
     if not isinstance(spec, str):
         raise TypeError(f"make_env: spec must be a string, got {type(spec).__name__} {spec!r}.")
     name = spec.strip()
+    if name.startswith(DMC_PREFIX):
+        return _make_dmc(spec, name, kwargs)
     if name.lower() in SHORT_NAMES:
         return _build(spec, f"gymnasium.make({SHORT_NAMES[name.lower()]!r})",
                       lambda: gym.make(SHORT_NAMES[name.lower()], **kwargs))
@@ -150,6 +162,39 @@ def _make_from_factory(spec: str, kwargs: dict[str, Any]) -> gym.Env:
     return env
 
 
+def _make_dmc(spec: str, name: str, kwargs: dict[str, Any]) -> gym.Env:
+    """A DeepMind Control task registered by Shimmy, its observation dict flattened."""
+    try:
+        import shimmy  # noqa: F401 - importing it registers the dm_control/ ids
+    except ImportError as error:
+        raise MakeEnvError(
+            f"make_env({spec!r}): DeepMind Control tasks need Shimmy and dm_control, which are not "
+            f"installed ({_first_line(error)}); install the optional extra: {DMC_INSTALL}"
+        ) from error
+    if name not in gym.registry:
+        known = [i for i in gym.registry if i.startswith(DMC_PREFIX)]
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise MakeEnvError(
+            f"make_env({spec!r}): no such DeepMind Control task.{hint} Shimmy registers "
+            f"{len(known)} ids of the form 'dm_control/<domain>-<task>-v0', e.g. "
+            "'dm_control/cartpole-swingup-v0'"
+        )
+    try:
+        env = gym.make(name, **kwargs)
+    except Exception as error:
+        import mujoco  # noqa: PLC0415 - only for the message
+
+        raise MakeEnvError(
+            f"make_env({spec!r}): building it raised {_first_line(error)}; dm_control runs only on "
+            f"the MuJoCo release line it was built for (dm_control 1.0.50 on MuJoCo 3.17, not 4; "
+            f"installed here: MuJoCo {mujoco.__version__}), which {DMC_INSTALL} installs"
+        ) from error
+    if isinstance(env.observation_space, gym.spaces.Dict):
+        env = gym.wrappers.FlattenObservation(env)
+    return env
+
+
 def _factory_hint(owner: Any, missing: str) -> str:
     """" Did you mean ...?" or " It defines: ..." over the callables defined in ``owner``."""
     home = getattr(owner, "__name__", None)
@@ -172,5 +217,6 @@ def _unknown_spec_message(spec: str) -> str:
         f"{sorted(SHORT_NAMES)}; (2) a registered Gymnasium id such as 'CliffCar-v0' or "
         "'Pendulum-v1' (see gymnasium.registry); (3) 'package.module:Factory' naming an env "
         "class or a function that returns a gymnasium.Env, in a module Python can import "
-        "(installed, or on PYTHONPATH)."
+        "(installed, or on PYTHONPATH); (4) a DeepMind Control task such as "
+        f"'dm_control/cartpole-swingup-v0' (optional extra: {DMC_INSTALL})."
     )

@@ -495,3 +495,40 @@ def test_make_env_suggests_a_close_match():
 def test_make_env_rejects_a_non_string_spec():
     with pytest.raises(TypeError, match="must be a string"):
         envs.make_env(3)
+
+
+# ----------------------------------------------------------------------------- DeepMind Control
+DMC_SPEC = "dm_control/cartpole-swingup-v0"
+
+
+def test_make_env_names_the_dmc_extra_when_shimmy_is_missing(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "shimmy", None)  # import shimmy -> ImportError
+    message = _one_line_error(DMC_SPEC)
+    assert "Shimmy and dm_control" in message and envs.DMC_INSTALL in message
+
+
+def test_make_env_builds_a_dmc_task_flattened_or_says_which_mujoco_it_needs():
+    """With the "dmc" extra (MuJoCo 3.x) the task builds as a flat Box env that steps; on MuJoCo 4,
+    which dm_control 1.0.50 does not run on, the error says so and how to install the extra."""
+    pytest.importorskip("shimmy")
+    pytest.importorskip("dm_control")
+    import mujoco
+
+    if int(mujoco.__version__.split(".")[0]) >= 4:
+        message = _one_line_error(DMC_SPEC)
+        assert f"MuJoCo {mujoco.__version__}" in message and envs.DMC_INSTALL in message
+        return
+    environment = envs.make_env(DMC_SPEC)
+    assert isinstance(environment.observation_space, gym.spaces.Box)
+    assert environment.observation_space.shape == (5,)  # cart position, pole cos/sin, two velocities
+    first, _ = environment.reset(seed=0)
+    again, _ = environment.reset(seed=0)
+    np.testing.assert_array_equal(first, again)
+    obs, reward, terminated, truncated, _ = environment.step(environment.action_space.sample())
+    assert obs.shape == (5,) and np.isfinite(reward) and not terminated and not truncated
+
+
+def test_make_env_suggests_a_close_dmc_task():
+    pytest.importorskip("shimmy")
+    message = _one_line_error("dm_control/cartpole-swingp-v0")
+    assert "Did you mean 'dm_control/cartpole-swingup-v0'" in message
