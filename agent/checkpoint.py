@@ -365,8 +365,9 @@ def unflatten_state(flat: dict[str, torch.Tensor]) -> dict[str, Any]:
 def replay_path(checkpoint: str | os.PathLike) -> Path:
     """Where the rehearsal replay of a checkpoint lives: ``x.pt`` -> ``x.replay.npz``.
 
-    It holds a subset of the pretraining data (see ``ReplayBuffer.subset``) so that online
-    learning keeps rehearsing falls it no longer sees; the checkpoint itself holds no data.
+    It holds a subset of the pretraining data in the data's own proportions (see
+    ``ReplayBuffer.subset``) so that online learning keeps rehearsing what it learned from,
+    falls included; the checkpoint itself holds no data.
     """
     return Path(checkpoint).with_suffix(".replay.npz")
 

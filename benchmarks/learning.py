@@ -30,9 +30,10 @@ HalfCheetah-v5, 30k; hopper: Hopper-v5, 30k; cartpole-swingup: DeepMind Control'
 cartpole swing-up through Shimmy (``dm_control/cartpole-swingup-v0`` with a
 ``FlattenObservation`` wrapper), 20k; cliff-car: cliff-car from scratch, 30k;
 ledge-walker: the env of ``examples/custom_env.py``, 10k (run with ``PYTHONPATH=.`` from
-the repository root, so that ``examples`` imports). Where the DeepMind Control env cannot
-be built (Shimmy or dm_control missing, or a dm_control that does not run on the installed
-MuJoCo), Walker2d-v5 with 30k steps stands in for it, and the JSON says so and why.
+the repository root, so that ``examples`` imports). The DeepMind Control task needs the
+optional extra, ``pip install -e '.[dmc]'`` (Shimmy, dm_control and the MuJoCo 3.x it runs
+on). Where it cannot be built (the extra missing, or a dm_control that does not run on the
+installed MuJoCo), Walker2d-v5 with 30k steps stands in for it, and the JSON says so and why.
 
 Resuming: a finished run writes its report to ``--work-dir`` under a name holding a hash
 of everything that decides its result; a rerun with the same settings skips it. An MPC

@@ -51,8 +51,8 @@ class Args(PretrainConfig):
     save_buffer: Path | None = None
     """Also write the whole collected replay buffer as .npz here (never stored in the checkpoint)."""
     replay_steps: int = 20_000
-    """Transitions of the data kept beside the checkpoint (<checkpoint>.replay.npz; every fall
-    episode first) for online learning to rehearse; 0: write none."""
+    """Transitions of the data kept beside the checkpoint (<checkpoint>.replay.npz; whole
+    episodes, falls in the data's own proportion) for online learning to rehearse; 0: write none."""
     resume: bool = False
     """Continue the interrupted pretraining whose resume state is in <checkpoint>.resume/."""
 

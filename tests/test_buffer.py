@@ -157,23 +157,41 @@ def test_cliff_car_exploration_reaches_edges_and_goals():
     assert int((buffer.terminated[: buffer.num_steps] & ~fell).sum()) == stats.successes
 
 
-def test_subset_keeps_whole_episodes_and_every_fall_first(tmp_path):
+def _episodes_buffer(num: int = 30, fall_every: int = 5, seed: int = 0) -> tuple[ReplayBuffer, np.ndarray]:
+    """Episodes of 5-29 steps whose observations carry their index; every ``fall_every``-th falls."""
     buffer = ReplayBuffer(obs_dim=3, action_dim=2, capacity=1000)
-    rng = np.random.default_rng(0)
-    lengths = rng.integers(5, 30, size=30)
+    lengths = np.random.default_rng(seed).integers(5, 30, size=num)
     for i, length in enumerate(lengths):
         for t in range(length):
             last = t == length - 1
             buffer.add(np.full(3, i, np.float32), np.zeros(2), 0.1, np.full(3, i, np.float32),
-                       terminated=last and i % 5 == 0, truncated=last and i % 5 != 0,
-                       fell=last and i % 5 == 0)
-    falls_steps = int(sum(lengths[::5]))
-    subset = buffer.subset(falls_steps + 40, np.random.default_rng(1))
-    assert falls_steps <= subset.num_steps <= falls_steps + 40
-    assert subset.num_falls == 6  # every fall episode survives the cut
+                       terminated=last and i % fall_every == 0, truncated=last and i % fall_every != 0,
+                       fell=last and i % fall_every == 0)
+    return buffer, lengths
+
+
+def _fall_share(buffer: ReplayBuffer) -> float:
+    episodes = buffer.episodes()
+    return sum(len(e) for e in episodes if buffer.fell[e].any()) / sum(len(e) for e in episodes)
+
+
+def test_subset_keeps_whole_episodes_in_the_data_proportions(tmp_path):
+    buffer, lengths = _episodes_buffer()
+    budget = buffer.num_steps // 2
+    subset = buffer.subset(budget, np.random.default_rng(1))
+    assert budget - 29 <= subset.num_steps <= budget  # whole episodes: at most one short of the budget
+    # the share of steps in fall episodes stays the data's (every fall first would double it here)
+    assert abs(_fall_share(subset) - _fall_share(buffer)) < 0.1, (_fall_share(subset), _fall_share(buffer))
+    assert 0 < subset.num_falls < buffer.num_falls
     for slots in subset.episodes():  # each kept episode is whole: one source id, full length
         ids = np.unique(subset.obs[slots, 0])
         assert ids.size == 1 and len(slots) == lengths[int(ids[0])]
     subset.save(tmp_path / "r.npz")
     grown = ReplayBuffer.load(tmp_path / "r.npz", capacity=5000)
     assert grown.capacity == 5000 and grown.num_steps == subset.num_steps
+
+
+def test_subset_keeps_a_fall_even_when_falls_are_rare():
+    buffer, _ = _episodes_buffer(num=30, fall_every=29)  # episodes 0 and 29 fall
+    subset = buffer.subset(40, np.random.default_rng(0))
+    assert subset.num_falls >= 1 and subset.num_steps <= 40
