@@ -75,6 +75,21 @@ class Args:
     """Where the JSON goes (one record per variant)."""
 
 
+def drive_layouts(agent: MPCAgent, env, seeds) -> str:
+    """Drive one held-out episode per seed as the agent is (no learning): a letter each,
+    ``S`` reached the goal, ``F`` fell, ``.`` neither (it stalled until the time limit)."""
+    outcomes = []
+    for seed in seeds:
+        obs, _ = env.reset(seed=seed)
+        agent.reset(seed=seed)
+        done, info = False, {}
+        while not done:
+            obs, _, terminated, truncated, info = env.step(agent.act(obs))
+            done = terminated or truncated
+        outcomes.append("F" if info.get("fell") else ("S" if info.get("success") else "."))
+    return "".join(outcomes)
+
+
 def run_variant(args: Args, variant: str) -> dict:
     from envs import make_env
 
@@ -109,19 +124,11 @@ def run_variant(args: Args, variant: str) -> dict:
         agent.terminal_value = lambda z: torch.zeros(z.shape[:-1], device=z.device)
     changed = [name for name, module in parts.items()
                if any(not torch.equal(a, b) for a, b in zip(before[name], module.parameters(), strict=True))]
-    outcomes = []
-    for seed in range(args.episodes):
-        obs, _ = env.reset(seed=seed)
-        agent.reset(seed=seed)
-        done, info = False, {}
-        while not done:
-            obs, _, terminated, truncated, info = env.step(agent.act(obs))
-            done = terminated or truncated
-        outcomes.append("F" if info.get("fell") else ("S" if info.get("success") else "."))
+    outcomes = drive_layouts(agent, env, range(args.episodes))
     return {"variant": variant, "frozen": list(FROZEN[variant]), "lr_scale": args.lr_scale, "steps": args.steps,
             "batch_size": args.batch_size,
             "offline": args.offline, "terminal_value": args.terminal_value, "train_episodes": episode,
-            "train_falls": falls, "train_successes": successes, "changed": changed, "eval": "".join(outcomes),
+            "train_falls": falls, "train_successes": successes, "changed": changed, "eval": outcomes,
             "eval_successes": outcomes.count("S"), "eval_falls": outcomes.count("F")}
 
 
