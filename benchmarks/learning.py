@@ -78,6 +78,7 @@ from agent.loop import TrainConfig, competence_step, train_seed
 from agent.mpc import AgentConfig
 from agent.policy import PolicyConfig
 from agent.world_model import WorldModelConfig
+from envs import make_env  # DeepMind Control ids too (flattened), with the 'dmc' extra
 
 HERE = Path(__file__).resolve().parent
 
@@ -183,19 +184,11 @@ class Args:
 # --- tasks and envs ------------------------------------------------------------------------
 
 
-def make_task_env(spec: str) -> gym.Env:
-    """The env of a task spec, as :func:`envs.make_env` builds it (DeepMind Control ids through
-    Shimmy, their dict observations flattened)."""
-    from envs import make_env  # noqa: PLC0415
-
-    return make_env(spec)
-
-
 @functools.cache
 def dmc_problem() -> str | None:
     """Why the DeepMind Control cartpole cannot be built here, or None if it can."""
     try:
-        env = make_task_env(TASKS["cartpole-swingup"].env)
+        env = make_env(TASKS["cartpole-swingup"].env)
         env.reset(seed=0)
         env.close()
     except Exception as error:  # any failure means the stand-in runs; the JSON keeps the reason
@@ -331,7 +324,7 @@ def run_mpc(run: Run) -> dict[str, Any]:
     from evaluation.training import run_training  # noqa: PLC0415
 
     assert run.mpc is not None
-    return run_training(resumable(run.mpc), progress_bar=run.progress_bar, log=run.log, make_env=make_task_env)
+    return run_training(resumable(run.mpc), progress_bar=run.progress_bar, log=run.log, make_env=make_env)
 
 
 class TrainingSeeds(gym.Wrapper):
@@ -373,7 +366,7 @@ def run_sac(run: Run) -> dict[str, Any]:
     from evaluation.episodes import EpisodeRecorder, run_episode  # noqa: PLC0415
     from evaluation.outcomes import resolve_outcome_rule  # noqa: PLC0415
 
-    env, eval_env = make_task_env(run.env), make_task_env(run.env)
+    env, eval_env = make_env(run.env), make_env(run.env)
     rule = resolve_outcome_rule(eval_env, require_success=False)  # as run_training judges the MPC agent
     recorder = EpisodeRecorder(env, rule)
     sb3_config = SB3Config(learning_starts=run.sac_learning_starts)
@@ -701,7 +694,7 @@ def main(args: Args, command: str | None = None) -> dict[str, Any]:
                 raise ValueError('the SAC runs need Stable-Baselines3: pip install -e ".[baselines]", '
                                  "or pass --agents mpc") from None
         for task in dict.fromkeys(run.task for run in pending):  # fail now, not hours in
-            env = make_task_env(next(r.env for r in pending if r.task == task))
+            env = make_env(next(r.env for r in pending if r.task == task))
             env.close()
         args.work_dir.mkdir(parents=True, exist_ok=True)
     else:
