@@ -1,6 +1,6 @@
 """Checkpoints: state dicts plus a plain-typed metadata dict, loaded with ``weights_only=True``.
 
-A checkpoint file is ``torch.save({"format": "latent-mpc", "format_version": 3, 4 or 5,
+A checkpoint file is ``torch.save({"format": "latent-mpc", "format_version": 3 to 7,
 "state": {name: state_dict}, "meta": meta})``. ``meta`` holds only str/int/float/bool/None,
 lists and dicts: env id, observation/action space shapes and bounds, configs
 (``dataclasses.asdict``), pretraining stats (steps, episodes, falls, ...) and package
@@ -32,8 +32,11 @@ __all__ = ["FORMAT_VERSION", "OLDEST_FORMAT", "format_for", "save_checkpoint", "
            "space_meta", "build_from_checkpoint", "build_value_policy", "env_slug", "cache_dir", "default_checkpoint",
            "flatten_state", "unflatten_state"]
 
-FORMAT_VERSION = 6
-"""The newest format this code writes and reads. 6: an in-sample critic
+FORMAT_VERSION = 7
+"""The newest format this code writes and reads. 7: a world model with a termination head
+(``termination_head`` true in its config, an ``end_head`` in its state); code that predates it
+would plan as if goals did not end episodes, so it must refuse the file (without the head the
+setting is left out of the config and the file keeps the format it had). 6: an in-sample critic
 (``critic_config["target"] == "expectile"``: a state-value ensemble ``value_heads`` beside the Q
 heads, the planner's terminal value) or a fall-risk critic (``risk_coef > 0``, ``risk_heads``);
 code that predates it would plan with another terminal value, so it must refuse the file (a
@@ -115,9 +118,12 @@ def _plain(value: Any) -> Any:
 
 
 def format_for(meta: dict[str, Any]) -> int:
-    """The format a checkpoint with this metadata is written in: 6 with an in-sample critic, 5 with
+    """The format a checkpoint with this metadata is written in: 7 with a termination head, 6 with an
+    in-sample critic, 5 with
     a value policy, 4 when its world model has an ensemble, else 3 (the oldest that fits, so older
     code still reads what it can)."""
+    if (meta.get("world_model_config") or {}).get("termination_head"):
+        return 7
     critic = meta.get("critic_config") or {}
     if any(critic.get(name, neutral) != neutral for name, neutral in _CRITIC_NEUTRAL.items()):
         return 6
@@ -145,6 +151,8 @@ def make_meta(
         # checkpoint that code from before format 4 reads too.
         for name in MEMBER_SETTINGS:
             wm_meta.pop(name)
+    if not wm_config.termination_head:
+        wm_meta.pop("termination_head")  # as above: the file stays readable by older code
     critic_meta = dataclasses.asdict(critic_config)
     if all(critic_meta[name] == neutral for name, neutral in _CRITIC_NEUTRAL.items()):
         # The default: leaving the newer settings out keeps the file readable by older code.

@@ -11,6 +11,12 @@ before step ``t``. ``V`` is a terminal value (the critic's cost-to-go beyond the
 Lower is better. This is the one place the objective is written; the agent plans with it
 and compares its warm starts with it.
 
+A model with a termination head (``has_termination``, ``WorldModelConfig.termination_head``)
+also ends imagined episodes where it predicts a termination that is not a fall (a goal
+reached): with ``e_t = end_prob(z_t, a_t)``, ``alive_{t+1} = alive_t (1 - p_t) (1 - e_t)``,
+so the step that arrives pays its cost once (the goal's reward included) and nothing after
+it counts, as in the env. Without one, ``e_t = 0``.
+
 Two opt-in terms use a model's ensembles (both 0 by default, and then ``J`` is computed
 exactly as without them):
 
@@ -102,7 +108,10 @@ def trajectory_cost(
     if novelty_coef:
         cost = cost - novelty_coef * model.cost_scale * model.novelty(states, actions)
     step_cost = (1.0 - p_fall) * cost + p_fall * model.fall_cost  # (N, H)
-    survive = torch.cumprod(1.0 - p_fall, dim=1)  # (N, H): survive[:, t] = alive_{t+1}
+    keep = 1.0 - p_fall
+    if getattr(model, "has_termination", False):
+        keep = keep * (1.0 - model.end_prob(states, actions))
+    survive = torch.cumprod(keep, dim=1)  # (N, H): survive[:, t] = alive_{t+1}
     alive = torch.cat([survive.new_ones(n, 1), survive[:, :-1]], dim=1)  # (N, H)
     discount = gamma ** torch.arange(horizon + 1, dtype=actions.dtype, device=actions.device)  # (H+1,)
     total = (discount[:-1] * alive * step_cost).sum(dim=1)

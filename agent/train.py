@@ -17,6 +17,8 @@ World-model loss (weights in :class:`~agent.world_model.WorldModelConfig`), with
   ``fall_members = K >= 2``, of every member's logit, averaged over members (all members see
   the same batch; with ``member_bootstrap`` each weights each window by its own Poisson(1)
   draw);
+- end (``termination_head``): BCE of ``end_logit(z_t, a_t)`` against ``terminated and not
+  fell`` on valid transitions, weighted by ``fall_coef``;
 - dynamics members (``dynamics_members = K >= 2``): MSE of every member's next latent from
   the detached ``(z_t, a_t)`` to ``zbar_{t+1}``, with the same weights (and bootstrap). Its
   gradient is clipped on its own, so it does not shrink the rest of the world model's step.
@@ -154,10 +156,12 @@ class Trainer:
         weights = cfg.rho ** torch.arange(horizon, dtype=obs.dtype, device=device)  # (H,)
         step_weight = weights[None, :] * mask  # (B, H)
         members = wm.fall_members > 1
-        latents, cost_pred, fall_logit = [z], [], []
+        latents, cost_pred, fall_logit, end_logit = [z], [], [], []
         for t in range(horizon):
             cost_pred.append(wm.cost_symlog(z, action[:, t]))
             fall_logit.append(wm.fall_logits(z, action[:, t]) if members else wm.fall_logit(z, action[:, t]))
+            if cfg.termination_head:
+                end_logit.append(wm.end_logit(z, action[:, t]))
             z = wm.next(z, action[:, t])
             latents.append(z)
         predicted = torch.stack(latents[1:], dim=1)  # (B, H, Z)
@@ -196,6 +200,13 @@ class Trainer:
             + cfg.fall_coef * loss_fall
         )
         extra_losses: dict[str, torch.Tensor] = {}
+        if cfg.termination_head:
+            # Terminations that are not falls (a goal reached): where imagined episodes end.
+            ended = terminated * (1 - fell)
+            bce = F.binary_cross_entropy_with_logits(torch.stack(end_logit, 1), ended, reduction="none")
+            loss_end = masked_mean(bce, step_weight) * weights.numel() / weights.sum()
+            wm_loss = wm_loss + cfg.fall_coef * loss_end
+            extra_losses["end"] = loss_end
         if cfg.dynamics_members:
             inputs = torch.stack(latents[:-1], 1).detach()  # (B, H, Z) the latents the planner queries
             member_next = wm.next_members(inputs, action)  # (B, H, K, Z)

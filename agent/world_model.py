@@ -7,7 +7,9 @@ One method per head, batched over leading dimensions, in the spirit of TD-MPC2
 - ``next(z (B, Z), a (B, A)) -> z' (B, Z)`` — residual MLP;
 - ``cost(z, a) -> (B,)`` — expected per-step cost of a *non-fall* transition;
 - ``fall_prob(z, a) -> (B,)`` — probability that the transition is a fall (the env's
-  ``info["fell"]``; a termination that is not a fall, e.g. reaching a goal, is not one).
+  ``info["fell"]``; a termination that is not a fall, e.g. reaching a goal, is not one);
+- ``end_prob(z, a) -> (B,)`` — opt-in (``termination_head``): probability that the transition
+  ends the episode *without* a fall (a goal reached), so that imagination stops there too.
 
 Training (see :class:`agent.train.Trainer`): the online encoder encodes ``obs_0``, the
 predictor rolls out ``H`` steps with the true actions, and each prediction is regressed
@@ -18,6 +20,12 @@ al. 2022) on the encodings and predictions keep the latent from collapsing. No d
 The planner's objective combines the heads as
 ``J = sum_t gamma^t alive_t [(1 - p_t) cost_t + p_t fall_cost] + gamma^H alive_H V(z_H)``
 with ``alive_{t+1} = alive_t (1 - p_t)``; ``fall_cost`` is a buffer estimated from data.
+Without a termination head the model does not know that reaching a goal ends the episode: a
+rollout that arrives keeps collecting the goal's one-off reward at every later step (README:
+on CliffCar its objective near the goal was -225 where the true cost was -10), which makes
+any plan that gets near the goal, however risky, look better than it is. With
+``termination_head`` the objective also multiplies ``alive`` by ``1 - end_prob`` (the
+termination head of TD-MPC2's episodic tasks, there predicting any termination).
 
 Epistemic uncertainty (opt-in; the defaults build exactly the single-head model above):
 
@@ -101,6 +109,11 @@ class WorldModelConfig:
     """Weight each training window by an independent Poisson(1) draw per member (the online
     bootstrap), so members of both ensembles see different resamples of the data, not only
     different initialisations."""
+    termination_head: bool = False
+    """A head for terminations that are not falls (``terminated`` and not ``fell``: a goal
+    reached), trained with binary cross-entropy weighted by ``fall_coef``; the planner's
+    objective then ends imagined episodes there (module docstring). Checkpoints with it are
+    format 7."""
 
     def __post_init__(self):
         if self.fall_members < 1 or self.dynamics_members < 0 or self.dynamics_members == 1:
@@ -117,7 +130,7 @@ class WorldModelConfig:
 
 MEMBER_SETTINGS = ("fall_members", "dynamics_members", "member_hidden_dim", "member_bootstrap")
 """The ensemble settings of :class:`WorldModelConfig`; without members they do nothing."""
-NEUTRAL_SETTINGS = {("world_model", name): getattr(WorldModelConfig, name) for name in MEMBER_SETTINGS}
+NEUTRAL_SETTINGS = {("world_model", name): getattr(WorldModelConfig, name) for name in (*MEMBER_SETTINGS, "termination_head")}
 """The settings above added after runs were recorded, at the values that reproduce those runs
 (see ``agent.loop.NEUTRAL_SETTINGS``, which takes them in)."""
 
@@ -155,6 +168,10 @@ class WorldModel(nn.Module):
         # Fall transitions start unlikely (sigmoid(-5) ~ 0.007) rather than at 0.5.
         nn.init.constant_(last_bias, -5.0)
         nn.init.zeros_(last_weight)
+        if config.termination_head:
+            self.end_head = mlp(z + action_dim, h, 1, n)
+            nn.init.constant_(self.end_head[-1].bias, -5.0)  # episodes start far from their end
+            nn.init.zeros_(self.end_head[-1].weight)
         if config.dynamics_members:
             self.dynamics_ensemble = Ensemble(config.dynamics_members, z + action_dim, member_h, z, n)
         self.register_buffer("obs_mean", torch.zeros(obs_dim))
@@ -227,6 +244,22 @@ class WorldModel(nn.Module):
     def fall_prob(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Probability that the transition is a fall: ``(..., Z), (..., A) -> (...)``."""
         return torch.sigmoid(self.fall_logit(z, a))
+
+    @property
+    def has_termination(self) -> bool:
+        """Whether the model predicts terminations that are not falls (``end_prob``)."""
+        return bool(self.config.termination_head)
+
+    def end_logit(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Logit of ``end_prob``: ``(..., Z), (..., A) -> (...)`` (needs ``termination_head``)."""
+        if not self.config.termination_head:
+            raise ValueError("this world model has no termination head; build it with "
+                             "WorldModelConfig(termination_head=True)")
+        return self.end_head(torch.cat([z, a], dim=-1)).squeeze(-1)
+
+    def end_prob(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Probability that the transition ends the episode without a fall (a goal reached)."""
+        return torch.sigmoid(self.end_logit(z, a))
 
     def next_members(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """The novelty members' next latents: ``(..., Z), (..., A) -> (..., K, Z)`` (needs ``dynamics_members``)."""

@@ -176,9 +176,9 @@ def test_format_3_loads_without_members_and_a_newer_format_is_refused(tmp_path):
     path = tmp_path / "future.pt"
     write_members(path)
     payload = torch.load(path, weights_only=True)
-    payload["format_version"] = 7
+    payload["format_version"] = 8
     torch.save(payload, path)
-    with pytest.raises(ValueError, match=r"format 7, this code reads formats 3 to 6; upgrade latent-mpc"):
+    with pytest.raises(ValueError, match=r"format 8, this code reads formats 3 to 7; upgrade latent-mpc"):
         load_checkpoint(path)
 
 
@@ -206,3 +206,29 @@ def test_an_in_sample_critic_is_format_6_and_round_trips(tmp_path):
     write(tmp_path / "plain.pt")
     plain = torch.load(tmp_path / "plain.pt", weights_only=True)["meta"]
     assert plain["format_version"] == 3 and not {"target", "expectile"} & set(plain["critic_config"])
+
+
+def test_a_termination_head_is_format_7_and_round_trips(tmp_path):
+    """``WorldModelConfig(termination_head=True)`` adds ``end_head``: format 7, and it loads back;
+    without it the setting stays out of the config (older code reads the file)."""
+    env = SpacesOnly()
+    torch.manual_seed(0)
+    wm_config, critic_config = WorldModelConfig(latent_dim=8, hidden_dim=32, termination_head=True), CriticConfig(hidden_dim=32)
+    world_model, critic, policy = WorldModel(3, 1, wm_config), Critic(8, 1, critic_config), Policy(8, 1)
+    world_model.set_normalizer(np.random.default_rng(0).normal(size=(100, 3)))
+    for p in world_model.end_head.parameters():
+        p.data.normal_(0, 0.3)
+    meta = make_meta("Pendulum-v1", env.observation_space, env.action_space, wm_config, critic_config,
+                     policy_config=policy.config)
+    path = tmp_path / "ending.pt"
+    save_checkpoint(path, {"world_model": world_model.state_dict(), "critic": critic.state_dict(),
+                           "policy": policy.state_dict()}, meta)
+    state, meta = load_checkpoint(path, env)
+    assert meta["format_version"] == 7 and meta["world_model_config"]["termination_head"] is True
+    loaded, _, _ = build_from_checkpoint(state, meta)
+    z, a = torch.randn(5, 8), torch.rand(5, 1) * 2 - 1
+    with torch.no_grad():
+        assert loaded.has_termination and torch.equal(loaded.end_prob(z, a), world_model.end_prob(z, a))
+    write(tmp_path / "plain.pt")
+    plain = torch.load(tmp_path / "plain.pt", weights_only=True)["meta"]
+    assert plain["format_version"] == 3 and "termination_head" not in plain["world_model_config"]

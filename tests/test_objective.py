@@ -47,6 +47,34 @@ def test_two_step_rollout_matches_hand_computation():
     assert got.tolist() == pytest.approx([by_hand(0.0, 0.0), by_hand(0.5, -1.0)], rel=1e-6)
 
 
+class EndingModel(TableModel):
+    """``TableModel`` with a termination head: the episode ends without a fall with ``ENDS[t]``."""
+
+    ENDS = (0.5, 0.25)
+    has_termination = True
+
+    def end_prob(self, z, a):
+        return torch.tensor(self.ENDS)[z[..., 0].long()]
+
+
+def test_a_predicted_goal_ends_the_imagined_episode():
+    """With a termination head the step that arrives pays once and later terms shrink by 1 - e_t."""
+    gamma = 0.9
+    value = lambda z: 10.0 + z[..., 1]  # noqa: E731
+    actions = torch.tensor([[[0.5], [-1.0]]])
+    got = planning_cost(EndingModel(), value, torch.tensor([0.0, 0.0]), actions, gamma)
+    p0, p1, e0, e1 = 0.1, 0.2, 0.5, 0.25
+    alive1 = (1 - p0) * (1 - e0)
+    alive2 = alive1 * (1 - p1) * (1 - e1)
+    by_hand = ((1 - p0) * 1.0 + p0 * 100.0
+               + gamma * alive1 * ((1 - p1) * (2.0 + 0.5) + p1 * 100.0)
+               + gamma**2 * alive2 * (10.0 - 0.5))
+    assert got.item() == pytest.approx(by_hand, rel=1e-6)
+    # and without the head the same numbers give the plain objective, which is larger here
+    plain = planning_cost(TableModel(), value, torch.tensor([0.0, 0.0]), actions, gamma)
+    assert plain.item() > got.item() + 5.0
+
+
 def test_objective_closure_and_batched_start():
     model, value = TableModel(), (lambda z: torch.zeros(z.shape[0]))
     actions = torch.zeros(3, 2, 1)

@@ -87,6 +87,39 @@ def test_heads_shapes_and_fall_accounting():
     assert actions.grad is not None and torch.isfinite(actions.grad).all() and actions.grad.abs().sum() > 0
 
 
+def test_termination_head_learns_where_goals_end_episodes():
+    """On a 1-D walk that ends (not a fall) when x crosses 1, the end head predicts that
+    transition and not others; the fall head, which never saw a fall, stays near 0."""
+    rng = np.random.default_rng(0)
+    buffer = ReplayBuffer(1, 1, 20_000)
+    while len(buffer) < 15_000:
+        x = rng.uniform(-1.0, 0.9)
+        for t in range(30):
+            u = rng.uniform(-1, 1, size=1)
+            x_next = x + 0.2 * u[0]
+            reached = x_next > 1.0
+            buffer.add(np.array([x]), u, 1.0 - 10.0 * reached, np.array([x_next]), reached, t == 29 and not reached,
+                       fell=False)
+            if reached:
+                break
+            x = x_next
+    torch.manual_seed(0)
+    config = WorldModelConfig(latent_dim=8, hidden_dim=64, horizon=3, termination_head=True)
+    world_model = WorldModel(1, 1, config)
+    world_model.set_normalizer(buffer.observations())
+    trainer = Trainer(world_model, Critic(8, 1, CriticConfig(hidden_dim=32, gamma=0.9)), Policy(8, 1), seed=0)
+    for _ in range(600):
+        info = trainer.update(buffer.sample(128, config.horizon, rng))
+    assert "losses/end" in info
+    with torch.no_grad():
+        z = world_model.encode(torch.tensor([[0.95], [0.95], [0.0], [-0.5]]))
+        a = torch.tensor([[1.0], [-1.0], [1.0], [1.0]])
+        end, fall = world_model.end_prob(z, a), world_model.fall_prob(z, a)
+    # 0.95 + 0.2 crosses 1; 0.95 - 0.2, 0.2 and -0.3 do not
+    assert end[0] > 0.7 and end[1:].max() < 0.1, end
+    assert fall.max() < 0.05, fall
+
+
 @pytest.mark.parametrize("field", ["obs", "cost"])
 def test_nan_in_batch_raises_before_any_weight_changes(field):
     torch.manual_seed(0)
