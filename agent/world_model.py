@@ -21,9 +21,9 @@ The planner's objective combines the heads as
 ``J = sum_t gamma^t alive_t [(1 - p_t) cost_t + p_t fall_cost] + gamma^H alive_H V(z_H)``
 with ``alive_{t+1} = alive_t (1 - p_t)``; ``fall_cost`` is a buffer estimated from data.
 Without a termination head the model does not know that reaching a goal ends the episode: a
-rollout that arrives keeps collecting the goal's one-off reward at every later step (README:
-on CliffCar its objective near the goal was -225 where the true cost was -10), which makes
-any plan that gets near the goal, however risky, look better than it is. With
+rollout that arrives keeps collecting the goal's one-off reward at every later step (README
+measures how far that puts the objective off near a goal), which makes any plan that gets
+near the goal, however risky, look better than it is. With
 ``termination_head`` the objective also multiplies ``alive`` by ``1 - end_prob`` (the
 termination head of TD-MPC2's episodic tasks, there predicting any termination).
 

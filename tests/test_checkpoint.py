@@ -182,22 +182,30 @@ def test_format_3_loads_without_members_and_a_newer_format_is_refused(tmp_path):
         load_checkpoint(path)
 
 
-def test_an_in_sample_critic_is_format_6_and_round_trips(tmp_path):
-    """``CriticConfig(target="expectile")`` adds state-value heads: format 6, and they load back;
-    the default critic's config leaves the in-sample settings out (older code reads it)."""
+def save_and_load(tmp_path, wm_config, critic_config, perturb):
+    """Build small networks, draw the weights ``perturb(world_model, critic)`` names at random,
+    save them as a checkpoint and load it back: ``(world_model, critic, state, meta)``."""
     env = SpacesOnly()
     torch.manual_seed(0)
-    wm_config, critic_config = WorldModelConfig(latent_dim=8, hidden_dim=32), CriticConfig(hidden_dim=32, target="expectile")
     world_model, critic, policy = WorldModel(3, 1, wm_config), Critic(8, 1, critic_config), Policy(8, 1)
     world_model.set_normalizer(np.random.default_rng(0).normal(size=(100, 3)))
-    for p in critic.parameters():
+    for p in perturb(world_model, critic):
         p.data.normal_(0, 0.3)
     meta = make_meta("Pendulum-v1", env.observation_space, env.action_space, wm_config, critic_config,
                      policy_config=policy.config)
-    path = tmp_path / "in_sample.pt"
+    path = tmp_path / "round_trip.pt"
     save_checkpoint(path, {"world_model": world_model.state_dict(), "critic": critic.state_dict(),
                            "policy": policy.state_dict()}, meta)
     state, meta = load_checkpoint(path, env)
+    return world_model, critic, state, meta
+
+
+def test_an_in_sample_critic_is_format_6_and_round_trips(tmp_path):
+    """``CriticConfig(target="expectile")`` adds state-value heads: format 6, and they load back;
+    the default critic's config leaves the in-sample settings out (older code reads it)."""
+    _, critic, state, meta = save_and_load(
+        tmp_path, WorldModelConfig(latent_dim=8, hidden_dim=32), CriticConfig(hidden_dim=32, target="expectile"),
+        lambda world_model, critic: critic.parameters())
     assert meta["format_version"] == 6 and meta["critic_config"]["target"] == "expectile"
     _, loaded, _ = build_from_checkpoint(state, meta)
     z = torch.randn(5, 8)
@@ -211,19 +219,9 @@ def test_an_in_sample_critic_is_format_6_and_round_trips(tmp_path):
 def test_a_termination_head_is_format_7_and_round_trips(tmp_path):
     """``WorldModelConfig(termination_head=True)`` adds ``end_head``: format 7, and it loads back;
     without it the setting stays out of the config (older code reads the file)."""
-    env = SpacesOnly()
-    torch.manual_seed(0)
-    wm_config, critic_config = WorldModelConfig(latent_dim=8, hidden_dim=32, termination_head=True), CriticConfig(hidden_dim=32)
-    world_model, critic, policy = WorldModel(3, 1, wm_config), Critic(8, 1, critic_config), Policy(8, 1)
-    world_model.set_normalizer(np.random.default_rng(0).normal(size=(100, 3)))
-    for p in world_model.end_head.parameters():
-        p.data.normal_(0, 0.3)
-    meta = make_meta("Pendulum-v1", env.observation_space, env.action_space, wm_config, critic_config,
-                     policy_config=policy.config)
-    path = tmp_path / "ending.pt"
-    save_checkpoint(path, {"world_model": world_model.state_dict(), "critic": critic.state_dict(),
-                           "policy": policy.state_dict()}, meta)
-    state, meta = load_checkpoint(path, env)
+    world_model, _, state, meta = save_and_load(
+        tmp_path, WorldModelConfig(latent_dim=8, hidden_dim=32, termination_head=True), CriticConfig(hidden_dim=32),
+        lambda world_model, critic: world_model.end_head.parameters())
     assert meta["format_version"] == 7 and meta["world_model_config"]["termination_head"] is True
     loaded, _, _ = build_from_checkpoint(state, meta)
     z, a = torch.randn(5, 8), torch.rand(5, 1) * 2 - 1
