@@ -305,7 +305,8 @@ def build_from_checkpoint(
 ) -> tuple[WorldModel, Critic, Policy]:
     """Rebuild ``(WorldModel, Critic, Policy)`` in eval mode from :func:`load_checkpoint`'s output."""
     wm_config = WorldModelConfig(**meta["world_model_config"])
-    critic_config = CriticConfig(**meta["critic_config"])
+    # A setting the file leaves out was written at its neutral value, which need not be today's default.
+    critic_config = CriticConfig(**{**_CRITIC_NEUTRAL, **meta["critic_config"]})
     policy_config = PolicyConfig(**meta.get("policy_config", {}))
     obs_dim = math.prod(meta["observation_space"]["shape"])
     action_dim = math.prod(meta["action_space"]["shape"])

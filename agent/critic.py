@@ -1,35 +1,39 @@
-"""Action-value critic: an ensemble of Q heads on the world model's latent state.
+"""Critic: an ensemble of Q heads on the world model's latent state, and (by default) state-value heads.
 
-``q(z, a)`` predicts the discounted cost still to come after taking ``a`` in ``z`` and then
-following the policy prior, ``E[c_t + sum_{k>=1} gamma^k c_{t+k}]``, zero after termination
-(a fall ends the sum: its own cost, the env's penalty, is the last term). Lower is better.
+``q(z, a)`` predicts the discounted cost still to come after taking ``a`` in ``z``,
+``E[c_t + sum_{k>=1} gamma^k c_{t+k}]``, zero after termination (a fall ends the sum: its own
+cost, the env's penalty, is the last term). Lower is better. Inputs are latents detached from
+the world model: the critic does not shape the latent. What the values after ``z_{t+1}`` stand
+for is ``CriticConfig.target``:
 
-Training (in :class:`agent.train.Trainer`) regresses every head on one-step TD targets
-
-    y_t = c_t + gamma (1 - terminated_t) max_{2 random heads} Qbar(zbar_{t+1}, pi(zbar_{t+1}))
-
-through a Polyak-averaged target copy ``Qbar`` at the EMA target encoder's latent of the
-real next observation, bootstrapped through the policy prior's action, so the targets
-follow the agent's improving behaviour rather than the data's. Taking the larger (more
-costly) of two random heads counters the optimism of bootstrapping from a minimum
-(TD-MPC2 takes the minimum of two random Q heads over rewards; Fujimoto et al., 2018).
-Inputs are latents detached from the world model: the critic does not shape the latent.
-
-The planner's terminal value is ``pessimistic(z, pi(z))`` = mean + ``pessimism`` x std over
-the heads.
-
-``CriticConfig.target = "expectile"`` learns *in-sample* instead (implicit Q-learning, Kostrikov,
-Nair and Levine, 2022): a state-value ensemble ``V(z)`` is regressed on a low expectile of the
-target heads' values at the actions the data actually took,
+``target = "expectile"`` (the default) learns *in-sample* (implicit Q-learning, Kostrikov, Nair
+and Levine, 2022): a state-value ensemble ``V(z)`` is regressed on a low expectile of the target
+heads' values (``Qbar``, a Polyak-averaged copy of the Q heads) at the actions the data actually took,
 
     L_V = |tau - 1(Qbar(z, a) - V(z) > 0)| (Qbar(z, a) - V(z))^2,   tau = ``expectile``,
 
 so with ``tau > 0.5`` ``V`` leans to the cheaper of the actions seen from ``z`` — the value of
 the best behaviour the data shows, never of an action it does not — and the Q targets are
-``c_t + gamma (1 - terminated_t) V(z_{t+1})``. No action outside the data is ever evaluated, so
-a critic trained longer cannot talk itself out of a danger the data showed (README: offline
-critics bootstrapped through a policy exploit their errors). The planner's terminal value is
-then ``pessimistic_value(z)``; the policy prior still minimises Q and only warm-starts.
+``c_t + gamma (1 - terminated_t) V(zbar_{t+1})``, ``V`` averaged over its heads at the EMA
+target encoder's latent ``zbar`` of the real next observation. No action outside the data is
+ever evaluated, so a critic trained longer cannot talk itself out of a danger the data showed.
+The planner's terminal value is ``pessimistic_value(z)`` = mean + ``pessimism`` x std over the V
+heads; the policy prior minimises Q and warm-starts the planner. Why this is the default
+(README, "CliffCar-v0 from scratch, where it fails"): bootstrapped through the policy, the
+critic priced the way round the void above standing still and the agent stalled; in-sample,
+it learnt CliffCar from scratch within 30,000 steps on three seeds of three.
+
+``target = "policy"`` regresses every Q head on one-step TD targets bootstrapped through the
+policy prior's action (TD-MPC2's critic),
+
+    y_t = c_t + gamma (1 - terminated_t) max_{2 random heads} Qbar(zbar_{t+1}, pi(zbar_{t+1})),
+
+so the targets follow the agent's improving behaviour rather than the data's. Taking the
+larger (more costly) of two random heads counters the optimism of bootstrapping from a
+minimum (TD-MPC2 takes the minimum of two random Q heads over rewards; Fujimoto et al., 2018).
+The planner's terminal value is then ``pessimistic(z, pi(z))``. It was the default until
+2026-12-03: the shipped checkpoints and every result measured before then without
+``--critic.target expectile`` have it (their files and records say so).
 
 ``CriticConfig.risk_coef = lambda > 0`` adds a *fall-risk critic* (a safety critic, as in Recovery
 RL, Thananjeyan et al., 2021): ``R(z)``, the discounted probability that the data's own behaviour
@@ -53,12 +57,17 @@ from torch import nn
 
 from agent.layers import Ensemble
 
-__all__ = ["CriticConfig", "Critic", "discount_for_episode_length", "expectile_loss"]
+__all__ = ["CriticConfig", "Critic", "CHANGED_DEFAULTS", "discount_for_episode_length", "expectile_loss"]
 
 CRITIC_TARGETS = ("policy", "expectile")
 NEUTRAL_SETTINGS = {("critic", "target"): "policy", ("critic", "expectile"): 0.7, ("critic", "risk_coef"): 0.0}
 """Settings added after runs were recorded, at the values that reproduce them (see
-``agent.loop.NEUTRAL_SETTINGS``, which takes them in)."""
+``agent.loop.NEUTRAL_SETTINGS``, which takes them in). A record or checkpoint that lacks one
+was made with this value — not necessarily today's default (``target`` became "expectile" on
+2026-12-03)."""
+CHANGED_DEFAULTS = {("critic", "target"): "expectile"}
+"""Settings whose default is no longer their neutral value: a default run's fingerprint records
+them, so its files are never mistaken for a run made before the change."""
 
 
 def discount_for_episode_length(max_episode_steps: int | None, default: float = 0.99) -> float:
@@ -97,10 +106,10 @@ class CriticConfig:
     relative to encoded ones."""
     grad_clip: float = 10.0
     """Gradient-norm clip of each update."""
-    target: str = "policy"
-    """What the TD targets bootstrap through: "policy" (Q at the policy prior's action, as
-    TD-MPC2) or "expectile" (in-sample: a state value fitted to an expectile of Q at the
-    data's actions, implicit Q-learning; see the module docstring)."""
+    target: str = "expectile"
+    """What the TD targets bootstrap through: "expectile" (in-sample: a state value fitted to an
+    expectile of Q at the data's actions, implicit Q-learning) or "policy" (Q at the policy
+    prior's action, as TD-MPC2); see the module docstring."""
     expectile: float = 0.7
     """tau of the "expectile" target, in [0.5, 1): 0.5 is the data's own (SARSA) value, towards
     1 the best action the data shows."""
@@ -122,7 +131,7 @@ class CriticConfig:
 
 
 class Critic(nn.Module):
-    """Ensemble of ``K`` Q heads with a target copy; see the module docstring."""
+    """Ensemble of ``K`` Q heads with a target copy (and ``K`` V heads in-sample); see the module docstring."""
 
     def __init__(self, latent_dim: int, action_dim: int, config: CriticConfig | None = None):
         super().__init__()

@@ -420,8 +420,10 @@ class MPCAgent:
         trained with, and on the actions that prior took. A prior distilled from the planner
         proposes other actions, and ``Q`` at them is extrapolation: on the shipped agent the default
         planner went from 45/50 held-out successes and 1 fall to 37/50 and 4 falls when its
-        terminal value used the distilled prior (README). Idempotent."""
-        if self.value_policy is None:
+        terminal value used the distilled prior (README). Idempotent. An in-sample critic
+        (``CriticConfig.target="expectile"``) never evaluates the prior's actions, so it needs none:
+        a no-op."""
+        if self.value_policy is None and not self.critic.in_sample:
             self.value_policy = copy.deepcopy(self.policy).eval().requires_grad_(False)
             self.trainer.value_policy = self.value_policy
 

@@ -5,9 +5,10 @@ cost-to-go of its own action, ``Q(z, pi(z))``, in units of a running scale of Q 
 entropy coefficient serves every cost scale), minus a small entropy bonus, plus an
 imitation term toward the actions in the buffer (the planner's own, online); TD-MPC2's
 policy prior (Hansen et al., 2024), SAC's actor (Haarnoja et al., 2018) and TD3+BC
-(Fujimoto & Gu, 2021) are the references. It gives the bootstrap action of the critic's targets, seeds the planner (its
-rollout through the model competes with the previous plan as the warm start), and acts
-alone in the agent's ``policy`` mode.
+(Fujimoto & Gu, 2021) are the references. It seeds the planner (its rollout through the model
+competes with the previous plan as the warm start), acts alone in the agent's ``policy`` mode,
+and with ``CriticConfig.target="policy"`` gives the bootstrap action of the critic's targets
+(the default, in-sample critic bootstraps through the data's actions instead).
 """
 
 from __future__ import annotations

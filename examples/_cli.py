@@ -120,5 +120,11 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     ]
     pre = summary.get("pretraining") or {}
     if pre:
-        lines.append(f"pretraining data: {pre.get('steps', 0)} env steps, {pre.get('falls', 0)} falls")
+        line = f"learned from: {int(pre.get('steps', 0)):,} env steps, {int(pre.get('falls', 0)):,} falls"
+        before = summary.get("checkpoint_experience")
+        if before is not None and int(before.get("steps", 0)) != int(pre.get("steps", 0)):
+            # Online learning in these episodes adds to what the checkpoint had learned from.
+            line += (f" (the checkpoint's {int(before.get('steps', 0)):,} and {int(before.get('falls', 0)):,}, "
+                     "plus these episodes')")
+        lines.append(line)
     return lines

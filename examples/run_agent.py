@@ -197,6 +197,7 @@ def main(args: Args) -> dict:
     summary = summarize(results, pretraining_falls=int(agent.pretraining_stats.get("falls", 0)))
     summary.update(env=args.env, planner=args.agent.planner.name, online=args.agent.online,
                    seed=args.seed, checkpoint=str(path), pretraining=agent.experience_stats(),
+                   checkpoint_experience=dict(agent.pretraining_stats),
                    plan_failures=agent.plan_failures)
     print()
     for line in summary_lines(summary):

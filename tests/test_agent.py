@@ -176,7 +176,7 @@ def test_run_agent_cli_cliff_car_smoke(tmp_path):
     summary = json.loads(out.read_text())
     assert {"episodes", "mean_return", "falls", "successes", "median_plan_ms"} <= set(summary)
     assert summary["episodes"] == 1
-    assert "falls" in proc.stdout and "pretraining data" in proc.stdout
+    assert "falls" in proc.stdout and "learned from:" in proc.stdout
 
 
 def test_run_agent_cli_trains_a_custom_env_and_caches(tmp_path):

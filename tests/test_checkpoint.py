@@ -23,7 +23,8 @@ class SpacesOnly(gym.Env):
 def write(path, env=None):
     env = env or SpacesOnly()
     torch.manual_seed(0)
-    wm_config, critic_config = WorldModelConfig(latent_dim=8, hidden_dim=32), CriticConfig(hidden_dim=32)
+    # The policy-bootstrapped critic: a file older code reads too (format 3).
+    wm_config, critic_config = WorldModelConfig(latent_dim=8, hidden_dim=32), CriticConfig(hidden_dim=32, target="policy")
     world_model = WorldModel(3, 1, wm_config)
     world_model.set_normalizer(np.random.default_rng(0).normal(size=(100, 3)))
     world_model.set_fall_cost(np.array([5.0, 100.0]), np.array([False, True]))
@@ -133,7 +134,7 @@ def write_members(path, env=None):
     env = env or SpacesOnly()
     torch.manual_seed(0)
     wm_config = WorldModelConfig(latent_dim=8, hidden_dim=32, fall_members=3, dynamics_members=2, member_hidden_dim=16)
-    critic_config = CriticConfig(hidden_dim=32)
+    critic_config = CriticConfig(hidden_dim=32, target="policy")
     world_model = WorldModel(3, 1, wm_config)
     world_model.set_normalizer(np.random.default_rng(0).normal(size=(100, 3)))
     for p in world_model.parameters():
@@ -201,8 +202,9 @@ def save_and_load(tmp_path, wm_config, critic_config, perturb):
 
 
 def test_an_in_sample_critic_is_format_6_and_round_trips(tmp_path):
-    """``CriticConfig(target="expectile")`` adds state-value heads: format 6, and they load back;
-    the default critic's config leaves the in-sample settings out (older code reads it)."""
+    """``CriticConfig(target="expectile")`` (the default) adds state-value heads: format 6, and they
+    load back; a policy-bootstrapped critic's config leaves the in-sample settings out (older code
+    reads it), and such a file still loads as that critic, not as today's default."""
     _, critic, state, meta = save_and_load(
         tmp_path, WorldModelConfig(latent_dim=8, hidden_dim=32), CriticConfig(hidden_dim=32, target="expectile"),
         lambda world_model, critic: critic.parameters())
@@ -214,6 +216,8 @@ def test_an_in_sample_critic_is_format_6_and_round_trips(tmp_path):
     write(tmp_path / "plain.pt")
     plain = torch.load(tmp_path / "plain.pt", weights_only=True)["meta"]
     assert plain["format_version"] == 3 and not {"target", "expectile"} & set(plain["critic_config"])
+    _, plain_critic, _ = build_from_checkpoint(*load_checkpoint(tmp_path / "plain.pt", SpacesOnly()))
+    assert plain_critic.config.target == "policy" and not plain_critic.in_sample
 
 
 def test_a_termination_head_is_format_7_and_round_trips(tmp_path):

@@ -36,7 +36,7 @@ def test_q_learns_the_policys_cost_to_go_not_the_datas():
     buffer = chain_buffer(0)
     world_model = WorldModel(N_STATES + 1, 1, WorldModelConfig(latent_dim=8, hidden_dim=64, horizon=3))
     world_model.set_normalizer(buffer.observations())
-    critic = Critic(8, 1, CriticConfig(hidden_dim=64, gamma=GAMMA, tau=0.05))
+    critic = Critic(8, 1, CriticConfig(hidden_dim=64, gamma=GAMMA, tau=0.05, target="policy"))
     critic.set_value_scale(5.0)
     policy = Policy(8, 1, PolicyConfig(hidden_dim=64, lr=1e-3))
     trainer = Trainer(world_model, critic, policy, seed=0)
@@ -145,7 +145,7 @@ def test_in_sample_critic_config_is_checked():
     with pytest.raises(ValueError, match="expectile must be in"):
         CriticConfig(target="expectile", expectile=1.0)
     with pytest.raises(RuntimeError, match="expectile"):
-        Critic(4, 1, CriticConfig()).value(torch.zeros(2, 4))
+        Critic(4, 1, CriticConfig(target="policy")).value(torch.zeros(2, 4))
 
 
 def test_fall_risk_critic_learns_the_datas_discounted_fall_probability():
@@ -201,3 +201,27 @@ def test_planners_terminal_value_adds_the_priced_fall_risk(target):
         base = critic.pessimistic_value(z) if target == "expectile" else critic.pessimistic(z, agent.policy(z))
         assert torch.allclose(agent.terminal_value(z), base + 2.0 * 50.0 * critic.risk(z))
         assert torch.all(critic.risk(z) > 0)
+
+
+@pytest.mark.parametrize("target", ["policy", "expectile"])
+def test_a_value_policy_is_kept_only_for_a_policy_bootstrapped_critic(target):
+    """Distillation freezes the prior as the value policy when the critic's values assume it; an
+    in-sample critic never evaluates the prior, so its agent keeps none (and its terminal value
+    does not move when the prior does)."""
+    import gymnasium as gym
+
+    from agent.mpc import AgentConfig, MPCAgent
+    from planners import PlannerConfig
+
+    agent = MPCAgent(gym.make("Pendulum-v1"), AgentConfig(planner=PlannerConfig(horizon=3, num_samples=4, iterations=1)),
+                     wm_config=WorldModelConfig(latent_dim=4, hidden_dim=16, horizon=2),
+                     critic_config=CriticConfig(hidden_dim=16, target=target), policy_config=PolicyConfig(hidden_dim=16))
+    z = torch.randn(5, 4)
+    with torch.no_grad():
+        before = agent.terminal_value(z)
+        agent.keep_value_policy()
+        for p in agent.policy.parameters():
+            p.add_(1.0)
+        after = agent.terminal_value(z)
+    assert (agent.value_policy is not None) == (target == "policy")
+    assert torch.equal(before, after)
