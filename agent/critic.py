@@ -18,10 +18,10 @@ the best behaviour the data shows, never of an action it does not — and the Q 
 target encoder's latent ``zbar`` of the real next observation. No action outside the data is
 ever evaluated, so a critic trained longer cannot talk itself out of a danger the data showed.
 The planner's terminal value is ``pessimistic_value(z)`` = mean + ``pessimism`` x std over the V
-heads; the policy prior minimises Q and warm-starts the planner. Why this is the default
-(README, "CliffCar-v0 from scratch, where it fails"): bootstrapped through the policy, the
-critic priced the way round the void above standing still and the agent stalled; in-sample,
-it learnt CliffCar from scratch within 30,000 steps on three seeds of three.
+heads; the policy prior minimises Q and warm-starts the planner. Why this is the default:
+bootstrapped through the policy, the critic can price a detour above standing still, and the
+agent stalls; in-sample it cannot, having never valued an action it has not seen (README has the
+measurement).
 
 ``target = "policy"`` regresses every Q head on one-step TD targets bootstrapped through the
 policy prior's action (TD-MPC2's critic),
