@@ -20,7 +20,7 @@ ever evaluated, so a critic trained longer cannot talk itself out of a danger th
 The planner's terminal value is ``pessimistic_value(z)`` = mean + ``pessimism`` x std over the V
 heads; the policy prior minimises Q and warm-starts the planner. Why this is the default:
 bootstrapped through the policy, the critic can price a detour above standing still, and the
-agent stalls; in-sample it cannot, having never valued an action it has not seen (README has the
+agent stalls; in-sample its values stay those of behaviour the data showed (README has the
 measurement).
 
 ``target = "policy"`` regresses every Q head on one-step TD targets bootstrapped through the
