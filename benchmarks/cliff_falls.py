@@ -5,7 +5,8 @@
                "PPO=benchmarks/results/compare_seeds_ppo300k/cliff-car__seed*__ppo.json" \\
                "MPC from scratch=benchmarks/results/learning/cliff-car__mpc__seed0__462222bb.json"
 
-Each ``LABEL=GLOB`` names runs of one agent (a glob may match several seeds). A file may be a
+Each ``LABEL=GLOB`` names runs of one agent (a glob may match several seeds; entries with the same
+label add up, for seeds kept in different folders). A file may be a
 ``compare_baseline.py`` report (one agent in it), a ``train.py`` / ``benchmarks/learning.py``
 report (its ``series``) or the ``progress.json`` of an unfinished ``train.py`` run's resume
 folder, so stopped runs count too. Falls are counted over every env step the agent learned from
@@ -154,7 +155,8 @@ def main(args: Args) -> dict[str, list[dict[str, Any]]]:
     summary: dict[str, list[dict[str, Any]]] = {}
     for entry in args.runs:
         label, pattern = entry.split("=", 1)
-        summary[label] = [load_run(Path(p)) for p in sorted(glob.glob(pattern))]
+        # Entries that share a label are one agent's runs kept in different folders.
+        summary.setdefault(label, []).extend(load_run(Path(p)) for p in sorted(glob.glob(pattern)))
     write_json({"runs": summary, "args": {"runs": args.runs}}, args.json)
     md.write_text(markdown(summary))
     plot(summary, png)

@@ -54,3 +54,14 @@ def test_bad_runs_are_refused(cliff_falls, tmp_path):
     (tmp_path / "odd.json").write_text("{}")
     with pytest.raises(ValueError, match="neither"):
         cliff_falls.load_run(tmp_path / "odd.json")
+
+
+def test_entries_with_one_label_add_up(cliff_falls, tmp_path):
+    # one agent's seeds kept in two folders: both runs must land under the label, in order
+    for folder, seed in (("a", 0), ("b", 1)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "run.json").write_text(json.dumps({"env": "cliff-car", "seed": seed,
+                                                                "series": episodes("F" * (seed + 1))}))
+    summary = cliff_falls.main(cliff_falls.Args(
+        runs=[f"MPC={tmp_path / 'a' / '*.json'}", f"MPC={tmp_path / 'b' / '*.json'}"], json=tmp_path / "out.json"))
+    assert [(run["seed"], run["falls"]) for run in summary["MPC"]] == [(0, 1), (1, 2)]
