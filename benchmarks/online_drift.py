@@ -66,6 +66,14 @@ class Args:
     """Evaluate with the critic's terminal value (the agent as it is) or with none (0)."""
     lr_scale: float = 1.0
     """Multiplies the learning rate of every optimiser that is not frozen (a step-size check)."""
+    wm_lr_scale: float = 1.0
+    """Further multiplies the world model's learning rate (encoder, dynamics, heads)."""
+    encoder_lr_scale: float = 1.0
+    """Further multiplies the encoder's learning rate alone (TD-MPC2 uses 0.3; 0 freezes it):
+    whether the latent space moving under the heads and critic is what breaks a good start."""
+    wm_frozen: list[str] = field(default_factory=list)
+    """World-model parts held at learning rate 0 while the rest of it learns (``encoder``,
+    ``dynamics``, ``cost_head``, ``fall_head``): which part's updates do the harm."""
     batch_size: int = AgentConfig().batch_size
     """Windows per update (the loop's default; ``examples/pretrain.py`` uses 128): whether the
     loop's larger batch is what wears a pretrained agent down."""
@@ -90,16 +98,42 @@ def drive_layouts(agent: MPCAgent, env, seeds) -> str:
     return "".join(outcomes)
 
 
+def split_wm_groups(agent: MPCAgent) -> None:
+    """Give each top-level part of the world model (``encoder``, ``dynamics``, ...) a param group
+    of its own in the world-model optimiser, named by ``part``. Adam keeps its moments per
+    parameter object, so the moments loaded from the checkpoint stay with their parameters."""
+    optim = agent.trainer.wm_optim
+    if len(optim.param_groups) != 1:
+        return
+    part_of = {id(p): name.split(".")[0] for name, p in agent.world_model.named_parameters()}
+    rest = {k: v for k, v in optim.param_groups[0].items() if k != "params"}
+    groups: dict[str, list] = {}
+    for p in optim.param_groups[0]["params"]:
+        groups.setdefault(part_of[id(p)], []).append(p)
+    optim.param_groups.clear()
+    for part, params in groups.items():
+        optim.add_param_group({**rest, "params": params, "part": part})
+
+
 def run_variant(args: Args, variant: str) -> dict:
     from envs import make_env
 
     env = make_env(args.env)
     agent = MPCAgent.load(args.checkpoint, env, AgentConfig(batch_size=args.batch_size), seed=args.seed)
+    split_wm_groups(agent)
+    parts_known = {g["part"] for g in agent.trainer.wm_optim.param_groups}
+    if set(args.wm_frozen) - parts_known:
+        raise SystemExit(f"error: unknown --wm-frozen {sorted(set(args.wm_frozen) - parts_known)}; choose from {sorted(parts_known)}")
     for name in ("wm_optim", "critic_optim", "policy_optim"):
         for group in getattr(agent.trainer, name).param_groups:
-            group["lr"] = 0.0 if name in FROZEN[variant] else group["lr"] * args.lr_scale
+            scale = args.lr_scale
+            if name == "wm_optim":
+                scale *= args.wm_lr_scale * (args.encoder_lr_scale if group["part"] == "encoder" else 1.0)
+                scale *= 0.0 if group["part"] in args.wm_frozen else 1.0
+            group["lr"] = 0.0 if name in FROZEN[variant] else group["lr"] * scale
     parts = {"world_model": agent.world_model.encoder, "critic": agent.critic.heads, "policy": agent.policy}
     before = {name: [p.detach().clone() for p in module.parameters()] for name, module in parts.items()}
+    wm_before = {name: p.detach().clone() for name, p in agent.world_model.named_parameters()}
     agent.training = True
     episode, step, falls, successes = 0, 0, 0, 0
     if args.offline:
@@ -124,11 +158,16 @@ def run_variant(args: Args, variant: str) -> dict:
         agent.terminal_value = lambda z: torch.zeros(z.shape[:-1], device=z.device)
     changed = [name for name, module in parts.items()
                if any(not torch.equal(a, b) for a, b in zip(before[name], module.parameters(), strict=True))]
+    wm_parts_changed = sorted({name.split(".")[0] for name, p in agent.world_model.named_parameters()
+                               if not name.startswith("target_") and not torch.equal(wm_before[name], p)})
     outcomes = drive_layouts(agent, env, range(args.episodes))
-    return {"variant": variant, "frozen": list(FROZEN[variant]), "lr_scale": args.lr_scale, "steps": args.steps,
+    return {"variant": variant, "frozen": list(FROZEN[variant]), "lr_scale": args.lr_scale,
+            "wm_lr_scale": args.wm_lr_scale, "encoder_lr_scale": args.encoder_lr_scale,
+            "wm_frozen": args.wm_frozen, "steps": args.steps,
             "batch_size": args.batch_size,
             "offline": args.offline, "terminal_value": args.terminal_value, "train_episodes": episode,
-            "train_falls": falls, "train_successes": successes, "changed": changed, "eval": outcomes,
+            "train_falls": falls, "train_successes": successes, "changed": changed,
+            "wm_parts_changed": wm_parts_changed, "eval": outcomes,
             "eval_successes": outcomes.count("S"), "eval_falls": outcomes.count("F")}
 
 

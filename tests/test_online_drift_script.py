@@ -40,6 +40,16 @@ def test_variants_freeze_what_they_name(online_drift, tmp_path):
     assert runs["wm"]["changed"] == ["critic", "policy"]
     assert runs["all"]["changed"] == ["world_model", "critic", "policy"]
     assert all(len(r["eval"]) == 1 for r in runs.values())
+    assert runs["all"]["wm_parts_changed"] == ["cost_head", "dynamics", "encoder", "fall_head"]
+    # Parts of the world model held still while the rest of it learns; an unknown part is refused.
+    out = tmp_path / "parts.json"
+    online_drift.main(online_drift.Args(checkpoint=tmp_path / "tiny.pt", env="Pendulum-v1", variants=["all"],
+                                        steps=12, episodes=1, wm_frozen=["encoder", "fall_head"], json=out))
+    (run,) = json.loads(out.read_text())["runs"]
+    assert run["wm_parts_changed"] == ["cost_head", "dynamics"] and "world_model" not in run["changed"]
+    with pytest.raises(SystemExit, match="unknown --wm-frozen"):
+        online_drift.main(online_drift.Args(checkpoint=tmp_path / "tiny.pt", env="Pendulum-v1", variants=["all"],
+                                            steps=12, episodes=1, wm_frozen=["decoder"], json=tmp_path / "never.json"))
     # Offline: the same updates on the checkpoint's rehearsal buffer, no env steps at all.
     out = tmp_path / "offline.json"
     online_drift.main(online_drift.Args(checkpoint=tmp_path / "tiny.pt", env="Pendulum-v1", variants=["none", "critic"],
