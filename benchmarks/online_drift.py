@@ -103,16 +103,21 @@ def split_wm_groups(agent: MPCAgent) -> None:
     of its own in the world-model optimiser, named by ``part``. Adam keeps its moments per
     parameter object, so the moments loaded from the checkpoint stay with their parameters."""
     optim = agent.trainer.wm_optim
-    if len(optim.param_groups) != 1:
-        return
+    (group,) = optim.param_groups  # the Trainer builds one group; the parts are split from it
     part_of = {id(p): name.split(".")[0] for name, p in agent.world_model.named_parameters()}
-    rest = {k: v for k, v in optim.param_groups[0].items() if k != "params"}
-    groups: dict[str, list] = {}
-    for p in optim.param_groups[0]["params"]:
-        groups.setdefault(part_of[id(p)], []).append(p)
+    parts: dict[str, list] = {}
+    for p in group["params"]:
+        parts.setdefault(part_of[id(p)], []).append(p)
     optim.param_groups.clear()
-    for part, params in groups.items():
-        optim.add_param_group({**rest, "params": params, "part": part})
+    for part, params in parts.items():
+        optim.add_param_group({**{k: v for k, v in group.items() if k != "params"}, "params": params, "part": part})
+
+
+def wm_part_scale(args: Args, part: str) -> float:
+    """The learning-rate factor ``--wm-lr-scale``, ``--encoder-lr-scale`` and ``--wm-frozen`` give ``part``."""
+    if part in args.wm_frozen:
+        return 0.0
+    return args.wm_lr_scale * (args.encoder_lr_scale if part == "encoder" else 1.0)
 
 
 def run_variant(args: Args, variant: str) -> dict:
@@ -126,14 +131,12 @@ def run_variant(args: Args, variant: str) -> dict:
         raise SystemExit(f"error: unknown --wm-frozen {sorted(set(args.wm_frozen) - parts_known)}; choose from {sorted(parts_known)}")
     for name in ("wm_optim", "critic_optim", "policy_optim"):
         for group in getattr(agent.trainer, name).param_groups:
-            scale = args.lr_scale
-            if name == "wm_optim":
-                scale *= args.wm_lr_scale * (args.encoder_lr_scale if group["part"] == "encoder" else 1.0)
-                scale *= 0.0 if group["part"] in args.wm_frozen else 1.0
+            scale = args.lr_scale * (wm_part_scale(args, group["part"]) if name == "wm_optim" else 1.0)
             group["lr"] = 0.0 if name in FROZEN[variant] else group["lr"] * scale
     parts = {"world_model": agent.world_model.encoder, "critic": agent.critic.heads, "policy": agent.policy}
     before = {name: [p.detach().clone() for p in module.parameters()] for name, module in parts.items()}
-    wm_before = {name: p.detach().clone() for name, p in agent.world_model.named_parameters()}
+    wm_before = {name: p.detach().clone() for name, p in agent.world_model.named_parameters()
+                 if not name.startswith("target_")}  # the EMA target follows the encoder; not learned
     agent.training = True
     episode, step, falls, successes = 0, 0, 0, 0
     if args.offline:
@@ -159,7 +162,7 @@ def run_variant(args: Args, variant: str) -> dict:
     changed = [name for name, module in parts.items()
                if any(not torch.equal(a, b) for a, b in zip(before[name], module.parameters(), strict=True))]
     wm_parts_changed = sorted({name.split(".")[0] for name, p in agent.world_model.named_parameters()
-                               if not name.startswith("target_") and not torch.equal(wm_before[name], p)})
+                               if name in wm_before and not torch.equal(wm_before[name], p)})
     outcomes = drive_layouts(agent, env, range(args.episodes))
     return {"variant": variant, "frozen": list(FROZEN[variant]), "lr_scale": args.lr_scale,
             "wm_lr_scale": args.wm_lr_scale, "encoder_lr_scale": args.encoder_lr_scale,
