@@ -14,7 +14,9 @@ With a world model that has members (``WorldModelConfig.fall_members``/``dynamic
 two settings of :class:`AgentConfig` shape the objective: ``fall_pessimism`` makes ``p_t``
 pessimistic where the fall members disagree (always, evaluation included), and
 ``novelty_coef`` adds a bonus for the dynamics members' disagreement on transitions not
-predicted to fall, only while the agent explores (``training``). Both are 0 by default.
+predicted to fall, only while the agent explores (``training``). Both are 0 by default. With a
+fall-risk critic (``CriticConfig.risk_coef``), ``risk_step_coef`` prices its ``R(z_t)`` at every
+imagined step, not only at the plan's end (off by default).
 
 Learning is one loop for every agent (see :meth:`MPCAgent.observe`): ``seed_steps`` random
 actions while nothing is known, then planning, with ``updates_per_step`` gradient updates
@@ -99,6 +101,12 @@ class AgentConfig:
     """Curiosity while training (never in evaluation): a bonus of this many step costs per unit of
     the dynamics members' disagreement, for transitions not predicted to fall. 0: off. Needs
     ``WorldModelConfig.dynamics_members >= 2``."""
+    risk_step_coef: float = 0.0
+    """A margin from danger at every imagined step, always (evaluation included): each step's cost
+    gains ``risk_step_coef * fall_cost * R(z_t)``, the fall-risk critic's discounted probability that
+    the data's own driving falls from there (:mod:`agent.critic`), so plans keep off states from
+    which the data fell soon after rather than only ending away from them. 0: off. Needs a critic
+    with fall-risk heads (``CriticConfig.risk_coef > 0``). README measures it on CliffCar."""
     compile: bool = False
     """Plan through ``torch.compile``d objectives (one graph per candidate-batch shape, with and
     without gradient): on the shipped agent's model, one CPU thread, an act of the default 32 x 4
@@ -112,9 +120,9 @@ class AgentConfig:
                 f"need seed_steps >= 0, updates_per_step >= 0 and explore_noise >= 0, got "
                 f"{self.seed_steps}, {self.updates_per_step}, {self.explore_noise}"
             )
-        if self.fall_pessimism < 0 or self.novelty_coef < 0:
-            raise ValueError(f"need fall_pessimism >= 0 and novelty_coef >= 0, got "
-                             f"{self.fall_pessimism} and {self.novelty_coef}")
+        if self.fall_pessimism < 0 or self.novelty_coef < 0 or self.risk_step_coef < 0:
+            raise ValueError(f"need fall_pessimism, novelty_coef and risk_step_coef >= 0, got "
+                             f"{self.fall_pessimism}, {self.novelty_coef} and {self.risk_step_coef}")
         names = sorted(planners.PLANNERS) + [POLICY_MODE]
         if self.planner.name.lower() not in names:
             raise ValueError(f"unknown planner {self.planner.name!r}; choose one of {names}")
@@ -123,14 +131,20 @@ class AgentConfig:
                              f"{self.batch_size}, {self.buffer_capacity}")
 
 
-NEUTRAL_SETTINGS = {("agent", "fall_pessimism"): 0.0, ("agent", "novelty_coef"): 0.0, ("agent", "compile"): False,
+NEUTRAL_SETTINGS = {("agent", "fall_pessimism"): 0.0, ("agent", "novelty_coef"): 0.0,
+                    ("agent", "risk_step_coef"): 0.0, ("agent", "compile"): False,
                     ("agent", "planner", "random_fraction"): None}
 """The settings above added after runs were recorded, at the values that reproduce those runs
 (see ``agent.loop.NEUTRAL_SETTINGS``, which takes them in)."""
 
 
-def check_members(config: AgentConfig, wm_config: WorldModelConfig) -> None:
-    """Refuse planning settings that need an ensemble the world model does not have."""
+def check_members(config: AgentConfig, wm_config: WorldModelConfig, critic_config: CriticConfig | None = None) -> None:
+    """Refuse planning settings that need an ensemble the world model does not have, or heads the critic lacks."""
+    if config.risk_step_coef and critic_config is not None and critic_config.risk_coef <= 0:
+        raise ValueError(
+            f"risk_step_coef={config.risk_step_coef} needs the fall-risk critic R(z), but this agent's critic has "
+            "none; train one with --critic.risk-coef 1 or set --risk-step-coef 0"
+        )
     if config.fall_pessimism and wm_config.fall_members < 2:
         raise ValueError(
             f"fall_pessimism={config.fall_pessimism} needs fall-head members that can disagree, but the world "
@@ -226,7 +240,7 @@ class MPCAgent:
             critic = Critic(world_model.config.latent_dim, self.action_dim, critic_config)
         if policy is None:
             policy = Policy(world_model.config.latent_dim, self.action_dim, policy_config or PolicyConfig())
-        check_members(self.config, world_model.config)
+        check_members(self.config, world_model.config, critic.config)
         self.world_model = world_model.to(self.device)
         self.critic = critic.to(self.device)
         self.policy = policy.to(self.device)
@@ -428,9 +442,14 @@ class MPCAgent:
             self.trainer.value_policy = self.value_policy
 
     def _objective_terms(self) -> dict[str, float]:
-        """The objective's optional terms: pessimism always, curiosity only while exploring."""
+        """The objective's optional terms: pessimism and the risk margin always, curiosity only while exploring."""
         return {"fall_pessimism": self.config.fall_pessimism,
-                "novelty_coef": self.config.novelty_coef if self.training else 0.0}
+                "novelty_coef": self.config.novelty_coef if self.training else 0.0,
+                "state_cost": self.step_risk if self.config.risk_step_coef else None}
+
+    def step_risk(self, z: torch.Tensor) -> torch.Tensor:
+        """The per-step risk margin ``risk_step_coef * fall_cost * R(z)``: ``(..., Z) -> (...)``."""
+        return self.config.risk_step_coef * self.world_model.fall_cost * self.critic.risk(z)
 
     def objective_for(self, z0: torch.Tensor) -> planners.Objective:
         """The planning objective (:mod:`agent.objective`) from latent ``z0 (Z,)``: actions (N, H, A) -> (N,)."""

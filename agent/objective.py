@@ -30,6 +30,12 @@ exactly as without them):
   step cost. It is earned only by a transition that does not fall — it sits inside the
   ``(1 - p_t)`` term — so a novel state predicted dangerous earns little. The agent
   passes it only while exploring (``MPCAgent.training``).
+
+A caller may also add a cost of the *state* at every imagined step, ``state_cost(z_t)``,
+to ``cost(z_t, a_t)`` (inside the ``(1 - p_t)`` term, like the step cost it adds to). The
+agent uses it for a margin from danger that the terminal value alone cannot give
+(``AgentConfig.risk_step_coef``: the fall-risk critic's ``R(z_t)`` priced in fall costs).
+None by default.
 """
 
 from __future__ import annotations
@@ -70,10 +76,12 @@ def planning_cost(
     *,
     fall_pessimism: float = 0.0,
     novelty_coef: float = 0.0,
+    state_cost: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """``J(a)`` of the module docstring: ``z0 (Z,) or (N, Z)``, ``actions (N, H, A) -> (N,)``.
 
-    ``terminal_value`` maps latents ``(N, Z) -> (N,)``.
+    ``terminal_value`` maps latents ``(N, Z) -> (N,)``; ``state_cost``, if given, latents
+    ``(N, H, Z) -> (N, H)``.
     """
     n, horizon, _ = actions.shape
     z = z0.expand(n, -1) if z0.dim() == 1 else z0
@@ -81,8 +89,8 @@ def planning_cost(
     latents = [z]
     for t in range(horizon):
         latents.append(model.next(latents[-1], actions[:, t]))
-    return trajectory_cost(model, terminal_value, latents, actions, gamma,
-                           fall_pessimism=fall_pessimism, novelty_coef=novelty_coef)
+    return trajectory_cost(model, terminal_value, latents, actions, gamma, fall_pessimism=fall_pessimism,
+                           novelty_coef=novelty_coef, state_cost=state_cost)
 
 
 def trajectory_cost(
@@ -94,6 +102,7 @@ def trajectory_cost(
     *,
     fall_pessimism: float = 0.0,
     novelty_coef: float = 0.0,
+    state_cost: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """``J(a)`` of latents already rolled out: ``latents`` (H+1 tensors (N, Z), ``z_0..z_H``),
     ``actions (N, H, A) -> (N,)``. For callers that roll out while choosing the actions (the
@@ -107,6 +116,8 @@ def trajectory_cost(
     cost = model.cost(states, actions)  # (N, H)
     if novelty_coef:
         cost = cost - novelty_coef * model.cost_scale * model.novelty(states, actions)
+    if state_cost is not None:
+        cost = cost + state_cost(states)
     step_cost = (1.0 - p_fall) * cost + p_fall * model.fall_cost  # (N, H)
     keep = 1.0 - p_fall
     if getattr(model, "has_termination", False):
@@ -126,11 +137,12 @@ def planning_objective(
     *,
     fall_pessimism: float = 0.0,
     novelty_coef: float = 0.0,
+    state_cost: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """The objective a planner minimises from latent ``z0 (Z,)``: actions ``(N, H, A) -> (N,)``."""
 
     def objective(actions: torch.Tensor) -> torch.Tensor:
-        return planning_cost(model, terminal_value, z0, actions, gamma,
-                             fall_pessimism=fall_pessimism, novelty_coef=novelty_coef)
+        return planning_cost(model, terminal_value, z0, actions, gamma, fall_pessimism=fall_pessimism,
+                             novelty_coef=novelty_coef, state_cost=state_cost)
 
     return objective

@@ -50,6 +50,9 @@ class Args:
     """Planning horizon of the learned agent (None: the agent's default)."""
     online: bool = True
     """Online learning during the cliff-car episodes (the CLI's default)."""
+    risk_step_coef: float = 0.0
+    """The learned agent's per-step risk margin (``AgentConfig.risk_step_coef``; needs a checkpoint
+    with a fall-risk critic)."""
     checkpoint: Path = field(default_factory=lambda: default_checkpoint("cliff-car")[0])
     """The cliff-car agent's checkpoint (default: the shipped one)."""
     oracle_episodes: int = 10
@@ -77,14 +80,14 @@ def run_learned(args: Args) -> dict:
     planner = PlannerConfig(name=args.planner)
     if args.horizon is not None:
         planner.horizon = args.horizon
-    config = AgentConfig(planner=planner, online=args.online)
+    config = AgentConfig(planner=planner, online=args.online, risk_step_coef=args.risk_step_coef)
     agent = MPCAgent.load(args.checkpoint, env, config)
     start = time.perf_counter()
     seeds = range(args.seed, args.seed + args.episodes)
     results = [run_episode(agent, env, seed, learn=args.online) for seed in seeds]
     summary = summarize(results, pretraining_falls=int(agent.pretraining_stats.get("falls", 0)))
     summary.update(wall_seconds=time.perf_counter() - start, planner=args.planner,
-                   online=args.online, planner_settings=asdict(config.planner),
+                   online=args.online, risk_step_coef=args.risk_step_coef, planner_settings=asdict(config.planner),
                    pretraining=agent.pretraining_stats)
     return summary
 

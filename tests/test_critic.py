@@ -203,6 +203,38 @@ def test_planners_terminal_value_adds_the_priced_fall_risk(target):
         assert torch.all(critic.risk(z) > 0)
 
 
+def test_risk_step_coef_prices_the_risk_of_every_imagined_state_in_acting_and_evaluation():
+    """``AgentConfig.risk_step_coef`` adds ``coef * fall_cost * R(z_t)`` to every step's cost of the
+    planning objective, exploring or not; it needs a risk critic and a non-negative weight."""
+    import gymnasium as gym
+
+    from agent.mpc import AgentConfig, MPCAgent
+    from agent.objective import planning_cost
+    from planners import PlannerConfig
+
+    env = gym.make("Pendulum-v1")
+    planner = PlannerConfig(horizon=3, num_samples=4, iterations=1)
+    agent = MPCAgent(env, AgentConfig(planner=planner, risk_step_coef=0.1),
+                     wm_config=WorldModelConfig(latent_dim=4, hidden_dim=16, horizon=2),
+                     critic_config=CriticConfig(hidden_dim=16, risk_coef=1.0), policy_config=PolicyConfig(hidden_dim=16))
+    agent.world_model.fall_cost.fill_(50.0)
+    z0 = torch.randn(4)
+    actions = 2 * torch.rand(6, 3, 1, generator=torch.Generator().manual_seed(0)) - 1
+    with torch.no_grad():
+        plain = planning_cost(agent.world_model, agent.terminal_value, z0, actions, agent.gamma)
+        priced = planning_cost(agent.world_model, agent.terminal_value, z0, actions, agent.gamma,
+                               state_cost=lambda z: 0.1 * 50.0 * agent.critic.risk(z))
+        for training in (False, True):
+            agent.training = training
+            assert torch.equal(agent.objective_for(z0)(actions), priced)
+    assert torch.all(priced > plain)  # R > 0 everywhere at initialisation: a cost at every step
+    with pytest.raises(ValueError, match="risk_step_coef=0.1 needs the fall-risk critic"):
+        MPCAgent(env, AgentConfig(planner=planner, risk_step_coef=0.1),
+                 wm_config=WorldModelConfig(latent_dim=4, hidden_dim=16, horizon=2))
+    with pytest.raises(ValueError, match="risk_step_coef"):
+        AgentConfig(risk_step_coef=-1.0)
+
+
 @pytest.mark.parametrize("target", ["policy", "expectile"])
 def test_a_value_policy_is_kept_only_for_a_policy_bootstrapped_critic(target):
     """Distillation freezes the prior as the value policy when the critic's values assume it; an

@@ -47,6 +47,27 @@ def test_two_step_rollout_matches_hand_computation():
     assert got.tolist() == pytest.approx([by_hand(0.0, 0.0), by_hand(0.5, -1.0)], rel=1e-6)
 
 
+def test_a_state_cost_is_paid_at_every_step_inside_the_survival_weights():
+    gamma = 0.9
+    value = lambda z: 10.0 + z[..., 1]  # noqa: E731
+    state_cost = lambda z: 3.0 * z[..., 1] + 0.5  # noqa: E731  (N, H, Z) -> (N, H)
+    actions = torch.tensor([[[0.0], [0.0]], [[0.5], [-1.0]]])
+    z0 = torch.tensor([0.0, 0.0])
+    got = planning_cost(TableModel(), value, z0, actions, gamma, state_cost=state_cost)
+
+    def by_hand(a0: float, a1: float) -> float:
+        p0, p1 = 0.1, 0.2
+        c0 = 1.0 + 0.0 + 0.5  # model cost + state cost at x_0 = 0
+        c1 = 2.0 + a0 + 3.0 * a0 + 0.5  # at x_1 = a0
+        v2 = 10.0 + a0 + a1  # the terminal state pays no state cost: the value covers it
+        return ((1 - p0) * c0 + p0 * 100.0
+                + gamma * (1 - p0) * ((1 - p1) * c1 + p1 * 100.0)
+                + gamma**2 * (1 - p0) * (1 - p1) * v2)
+
+    assert got.tolist() == pytest.approx([by_hand(0.0, 0.0), by_hand(0.5, -1.0)], rel=1e-6)
+    assert torch.equal(planning_objective(TableModel(), value, z0, gamma, state_cost=state_cost)(actions), got)
+
+
 class EndingModel(TableModel):
     """``TableModel`` with a termination head: the episode ends without a fall with ``ENDS[t]``."""
 
