@@ -441,7 +441,7 @@ class MPCAgent:
             self.value_policy = copy.deepcopy(self.policy).eval().requires_grad_(False)
             self.trainer.value_policy = self.value_policy
 
-    def _objective_terms(self) -> dict[str, float]:
+    def _objective_terms(self) -> dict[str, Any]:
         """The objective's optional terms: pessimism and the risk margin always, curiosity only while exploring."""
         return {"fall_pessimism": self.config.fall_pessimism,
                 "novelty_coef": self.config.novelty_coef if self.training else 0.0,
