@@ -106,7 +106,7 @@ class AgentConfig:
     gains ``risk_step_coef * fall_cost * R(z_t)``, the fall-risk critic's discounted probability that
     the data's own driving falls from there (:mod:`agent.critic`), so plans keep off states from
     which the data fell soon after rather than only ending away from them. 0: off. Needs a critic
-    with fall-risk heads (``CriticConfig.risk_coef > 0``). README measures it on CliffCar."""
+    with fall-risk heads (``CriticConfig.risk_coef > 0``); README has its measurements."""
     compile: bool = False
     """Plan through ``torch.compile``d objectives (one graph per candidate-batch shape, with and
     without gradient): on the shipped agent's model, one CPU thread, an act of the default 32 x 4
@@ -138,9 +138,9 @@ NEUTRAL_SETTINGS = {("agent", "fall_pessimism"): 0.0, ("agent", "novelty_coef"):
 (see ``agent.loop.NEUTRAL_SETTINGS``, which takes them in)."""
 
 
-def check_members(config: AgentConfig, wm_config: WorldModelConfig, critic_config: CriticConfig | None = None) -> None:
+def check_members(config: AgentConfig, wm_config: WorldModelConfig, critic_config: CriticConfig) -> None:
     """Refuse planning settings that need an ensemble the world model does not have, or heads the critic lacks."""
-    if config.risk_step_coef and critic_config is not None and critic_config.risk_coef <= 0:
+    if config.risk_step_coef and critic_config.risk_coef <= 0:
         raise ValueError(
             f"risk_step_coef={config.risk_step_coef} needs the fall-risk critic R(z), but this agent's critic has "
             "none; train one with --critic.risk-coef 1 or set --risk-step-coef 0"
