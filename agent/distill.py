@@ -147,7 +147,7 @@ def distill_policy(agent: MPCAgent, env: gym.Env, config: DistillConfig | None =
     if config.keep_value_policy:
         agent.keep_value_policy()
     teacher_config = AgentConfig(planner=config.teacher, online=False, batch_size=2, buffer_capacity=2,
-                                 fall_pessimism=agent.config.fall_pessimism)
+                                 fall_pessimism=agent.config.fall_pessimism, risk_step_coef=agent.config.risk_step_coef)
     teacher = MPCAgent(env, teacher_config, world_model=agent.world_model, critic=agent.critic,
                        policy=agent.policy, value_policy=agent.value_policy, seed=config.seed, env_id=agent.env_id)
     was_training = agent.training

@@ -107,6 +107,12 @@ class AgentConfig:
     the data's own driving falls from there (:mod:`agent.critic`), so plans keep off states from
     which the data fell soon after rather than only ending away from them. 0: off. Needs a critic
     with fall-risk heads (``CriticConfig.risk_coef > 0``); README has its measurements."""
+    freeze_risk: bool = False
+    """Keep the fall-risk critic ``R(z)`` as it was learnt from the agent's first data (a loaded
+    checkpoint's, or a fresh agent's seeding burst): later online updates leave its heads unchanged.
+    ``R`` is the fall probability of *the data's* behaviour, so once the agent's own driving, kept
+    safe by ``risk_step_coef``, fills the buffer, ``R`` learns that the states near danger are safe
+    and the margin wears away (README has the measurement). Needs fall-risk heads."""
     compile: bool = False
     """Plan through ``torch.compile``d objectives (one graph per candidate-batch shape, with and
     without gradient): on the shipped agent's model, one CPU thread, an act of the default 32 x 4
@@ -132,7 +138,7 @@ class AgentConfig:
 
 
 NEUTRAL_SETTINGS = {("agent", "fall_pessimism"): 0.0, ("agent", "novelty_coef"): 0.0,
-                    ("agent", "risk_step_coef"): 0.0, ("agent", "compile"): False,
+                    ("agent", "risk_step_coef"): 0.0, ("agent", "freeze_risk"): False, ("agent", "compile"): False,
                     ("agent", "planner", "random_fraction"): None}
 """The settings above added after runs were recorded, at the values that reproduce those runs
 (see ``agent.loop.NEUTRAL_SETTINGS``, which takes them in)."""
@@ -144,6 +150,11 @@ def check_members(config: AgentConfig, wm_config: WorldModelConfig, critic_confi
         raise ValueError(
             f"risk_step_coef={config.risk_step_coef} needs the fall-risk critic R(z), but this agent's critic has "
             "none; train one with --critic.risk-coef 1 or set --risk-step-coef 0"
+        )
+    if config.freeze_risk and critic_config.risk_coef <= 0:
+        raise ValueError(
+            "freeze_risk needs the fall-risk critic R(z), but this agent's critic has none; train one with "
+            "--critic.risk-coef 1 or drop --freeze-risk"
         )
     if config.fall_pessimism and wm_config.fall_members < 2:
         raise ValueError(
@@ -268,6 +279,7 @@ class MPCAgent:
         self.plan_failures = 0
         self.last_update_info: dict[str, float] = {}
         self._compiled: dict[tuple, Any] = {}  # compiled objectives by their optional terms (config.compile)
+        self._risk_fitted = self.started  # freeze_risk: R learns in a fresh agent's first burst only
 
     # ------------------------------------------------------------------ construction
     @property
@@ -289,19 +301,24 @@ class MPCAgent:
 
     @classmethod
     def load(
-        cls, path: str | Path, env: gym.Env, config: AgentConfig | None = None, *, seed: int = 0
+        cls, path: str | Path, env: gym.Env, config: AgentConfig | None = None, *, seed: int = 0,
+        keep_objective: bool = False,
     ) -> MPCAgent:
         """Load a checkpoint written by :meth:`save` or ``examples/pretrain.py``.
 
-        Raises ``ValueError`` when the checkpoint was made for other observation/action
+        ``config`` None: the settings saved with the checkpoint. With ``keep_objective``, the
+        objective settings (:data:`OBJECTIVE_FIELDS`) that ``config`` leaves at their defaults are
+        the checkpoint's, so an agent trained with a risk margin is driven with it (see
+        :func:`with_objective_of`). Raises ``ValueError`` when the checkpoint was made for other observation/action
         spaces, and a clear error for a missing or corrupt file. Optimiser states saved with
         the checkpoint are restored, and so is the replay subset saved beside it
         (``x.replay.npz``), so online learning continues where training stopped.
         """
         state, meta = load_checkpoint(path, env)
         world_model, critic, policy = build_from_checkpoint(state, meta)
-        if config is None and "agent_config" in meta:
-            config = agent_config_from_dict(meta["agent_config"])
+        if "agent_config" in meta and (config is None or keep_objective):
+            stored = agent_config_from_dict(meta["agent_config"])
+            config = stored if config is None else with_objective_of(config, stored)
         agent = cls(env, config, world_model=world_model, critic=critic, policy=policy,
                     value_policy=build_value_policy(state, meta), seed=seed,
                     pretraining_stats=meta.get("pretraining"), env_id=meta.get("env_id"))
@@ -643,6 +660,8 @@ class MPCAgent:
             self.initialise_from_buffer()
         info: dict[str, float] = {}
         horizon = self.world_model.config.horizon
+        self.trainer.learn_risk = not (self.config.freeze_risk and self._risk_fitted)
+        self._risk_fitted = self._risk_fitted or num_updates > 0
         for _ in range(num_updates):
             batch = self.buffer.sample(self.config.batch_size, horizon, self._rng)
             info = self.trainer.update(batch)
@@ -650,6 +669,28 @@ class MPCAgent:
             self.world_model.eval()
             self.last_update_info = info
         return info
+
+
+OBJECTIVE_FIELDS = ("risk_step_coef", "freeze_risk", "fall_pessimism")
+"""The :class:`AgentConfig` settings that shape what the agent optimises and learns rather than how
+hard it plans: part of what a checkpoint's agent *is* (``MPCAgent.load(..., keep_objective=True)``)."""
+
+
+def with_objective_of(config: AgentConfig, stored: AgentConfig) -> AgentConfig:
+    """``config`` with each :data:`OBJECTIVE_FIELDS` setting it leaves at its default taken from ``stored``.
+
+    A value given explicitly wins, unless it equals the default: to drive a checkpoint without its
+    stored objective, load it with ``keep_objective=False``."""
+    default = AgentConfig()
+    kept = {name: getattr(stored, name) for name in OBJECTIVE_FIELDS
+            if getattr(config, name) == getattr(default, name)}
+    return dataclasses.replace(config, **kept)
+
+
+def objective_settings(config: AgentConfig) -> dict[str, Any]:
+    """The :data:`OBJECTIVE_FIELDS` of ``config`` that differ from the defaults (for messages and reports)."""
+    default = AgentConfig()
+    return {name: getattr(config, name) for name in OBJECTIVE_FIELDS if getattr(config, name) != getattr(default, name)}
 
 
 def agent_config_from_dict(d: dict[str, Any]) -> AgentConfig:

@@ -115,6 +115,9 @@ class Trainer:
         self.policy_optim = torch.optim.Adam(policy.parameters(), lr=self.policy_config.lr)
         self.rng = np.random.default_rng(seed)  # batch sampling in :meth:`train`
         self.num_updates = 0
+        self.learn_risk = True
+        """Whether :meth:`update` trains the fall-risk heads (``AgentConfig.freeze_risk`` turns it off
+        online; the other networks learn as usual)."""
         self.value_policy: Policy | None = None
         """When set (a distilled agent, see ``agent/distill.py``), the critic's TD targets bootstrap
         through this frozen policy instead of the prior, which then only warm-starts the planner."""
@@ -247,7 +250,7 @@ class Trainer:
             ex_imag = expectile_loss((q_imag[..., None] - v_imag) / scale, ccfg.expectile).mean(-1)
             extra_losses["value"] = real_and_imagined(ex_real, ex_imag)
             critic_loss = critic_loss + extra_losses["value"]
-        if critic.risk_heads is not None:
+        if critic.risk_heads is not None and self.learn_risk:
             # Discounted fall probability of the data's behaviour: TD on the real next state only.
             with torch.no_grad():
                 next_risk = critic.risk(next_z)  # (B, H)

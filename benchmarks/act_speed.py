@@ -106,7 +106,7 @@ def run_setting(name: str, args: Args) -> dict:
     compile_ = setting.pop("compile", False)
     env = envs.make_env("cliff-car")
     config = AgentConfig(online=False, planner=PlannerConfig(**setting), compile=compile_)
-    agent = MPCAgent.load(args.checkpoint, env, config)
+    agent = MPCAgent.load(args.checkpoint, env, config, keep_objective=True)  # the agent as trained (its margin)
     torch.set_num_threads(threads)
     acts: list[float] = []
     records = []

@@ -50,9 +50,9 @@ class Args:
     """Planning horizon of the learned agent (None: the agent's default)."""
     online: bool = True
     """Online learning during the cliff-car episodes (the CLI's default)."""
-    risk_step_coef: float = 0.0
+    risk_step_coef: float | None = None
     """The learned agent's per-step risk margin (``AgentConfig.risk_step_coef``; needs a checkpoint
-    with a fall-risk critic)."""
+    with a fall-risk critic). None: the checkpoint's objective settings, margin included."""
     checkpoint: Path = field(default_factory=lambda: default_checkpoint("cliff-car")[0])
     """The cliff-car agent's checkpoint (default: the shipped one)."""
     oracle_episodes: int = 10
@@ -73,21 +73,22 @@ class Args:
 
 def run_learned(args: Args) -> dict:
     import envs
-    from agent.mpc import AgentConfig, MPCAgent, PlannerConfig
+    from agent.mpc import AgentConfig, MPCAgent, PlannerConfig, objective_settings
     from evaluation import run_episode, summarize
 
     env = envs.make_env("cliff-car")
     planner = PlannerConfig(name=args.planner)
     if args.horizon is not None:
         planner.horizon = args.horizon
-    config = AgentConfig(planner=planner, online=args.online, risk_step_coef=args.risk_step_coef)
-    agent = MPCAgent.load(args.checkpoint, env, config)
+    config = AgentConfig(planner=planner, online=args.online, risk_step_coef=args.risk_step_coef or 0.0)
+    agent = MPCAgent.load(args.checkpoint, env, config, keep_objective=args.risk_step_coef is None)
     start = time.perf_counter()
     seeds = range(args.seed, args.seed + args.episodes)
     results = [run_episode(agent, env, seed, learn=args.online) for seed in seeds]
     summary = summarize(results, pretraining_falls=int(agent.pretraining_stats.get("falls", 0)))
     summary.update(wall_seconds=time.perf_counter() - start, planner=args.planner,
-                   online=args.online, risk_step_coef=args.risk_step_coef, planner_settings=asdict(config.planner),
+                   online=args.online, risk_step_coef=agent.config.risk_step_coef,
+                   objective=objective_settings(agent.config), planner_settings=asdict(config.planner),
                    pretraining=agent.pretraining_stats)
     return summary
 

@@ -61,7 +61,8 @@ def main(args: Args) -> dict:
     try:
         _, meta = load_checkpoint(args.checkpoint)
         env = envs.make_env(meta["env_id"])
-        agent = MPCAgent.load(args.checkpoint, env, AgentConfig(planner=args.planner), seed=args.distill.seed)
+        agent = MPCAgent.load(args.checkpoint, env, AgentConfig(planner=args.planner), seed=args.distill.seed,
+                              keep_objective=True)  # the teacher plans, and the student acts, with the agent's margin
     except (ValueError, envs.MakeEnvError, KeyError) as err:
         fail(str(err).splitlines()[0])
     from tqdm import tqdm

@@ -62,6 +62,11 @@ class Args:
     checkpoint: Path | None = None
     """Checkpoint to load; it must exist unless --train-if-missing (default: the shipped
     checkpoints/<env>.pt or $LATENT_MPC_CHECKPOINTS/<env>.pt, else the cache, else train)."""
+    checkpoint_objective: bool = True
+    """Drive a loaded agent with the objective it was trained with: each of --risk-step-coef,
+    --freeze-risk and --fall-pessimism left at its default takes the checkpoint's value (the
+    shipped cliff-car agent keeps a margin from the edges this way). --no-checkpoint-objective:
+    exactly the flags' values."""
     train_if_missing: bool = False
     """With --checkpoint: train and save there when the file does not exist yet."""
     retrain: bool = False
@@ -132,7 +137,7 @@ def main(args: Args) -> dict:
     from tqdm import tqdm
 
     import envs
-    from agent.mpc import MPCAgent, check_env_spaces
+    from agent.mpc import MPCAgent, check_env_spaces, objective_settings
     from evaluation import run_episode, summarize
 
     torch.manual_seed(args.seed)
@@ -151,7 +156,7 @@ def main(args: Args) -> dict:
     try:
         if not train:
             print(f"loading {'shipped ' if shipped else ''}checkpoint {path}")
-            agent = MPCAgent.load(path, env, args.agent, seed=args.seed)
+            agent = MPCAgent.load(path, env, args.agent, seed=args.seed, keep_objective=args.checkpoint_objective)
         else:
             from evaluation.training import run_training
 
@@ -165,10 +170,14 @@ def main(args: Args) -> dict:
             print(f"trained in {report['wall_s'] / 60:.1f} min: {report['episodes']} episodes, "
                   f"{report['falls']} falls, {report['successes']} successes; saved {path} "
                   "(reused by the next run; --retrain to redo)")
-            agent = MPCAgent.load(path, env, args.agent, seed=args.seed)
+            agent = MPCAgent.load(path, env, args.agent, seed=args.seed, keep_objective=args.checkpoint_objective)
     except (ValueError, TypeError, FileNotFoundError) as err:
         fail(str(err))
 
+    objective = objective_settings(agent.config)
+    if objective:
+        print("objective: " + ", ".join(f"{k}={v}" for k, v in objective.items())
+              + (" (the checkpoint's; --no-checkpoint-objective to drive it without)" if args.checkpoint_objective else ""))
     run_dir = args.log_dir / f"{env_slug(args.env)}__run_agent__{args.seed}__{int(time.time())}"
     writer = SummaryWriter(str(run_dir))
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
@@ -196,7 +205,7 @@ def main(args: Args) -> dict:
 
     summary = summarize(results, pretraining_falls=int(agent.pretraining_stats.get("falls", 0)))
     summary.update(env=args.env, planner=args.agent.planner.name, online=args.agent.online,
-                   seed=args.seed, checkpoint=str(path), pretraining=agent.experience_stats(),
+                   seed=args.seed, checkpoint=str(path), objective=objective, pretraining=agent.experience_stats(),
                    checkpoint_experience=dict(agent.pretraining_stats),
                    plan_failures=agent.plan_failures)
     print()

@@ -200,3 +200,34 @@ def test_custom_env_caches_what_it_trains(workdir):
     again = run("examples/custom_env.py", *args, cwd=workdir, XDG_CACHE_HOME=str(cache))
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"loading checkpoint {cached}" in again.stdout
+
+
+def test_run_agent_drives_a_checkpoint_with_its_own_objective_unless_told_not_to(scripts, workdir, capsys):
+    """A checkpoint trained with a risk margin is driven with it (and says so); the margin is in
+    the summary; ``--no-checkpoint-objective`` drives it with the flags' values only."""
+    import json
+
+    import gymnasium as gym
+    import numpy as np
+
+    from agent.critic import CriticConfig
+    from agent.mpc import AgentConfig, MPCAgent
+    from agent.world_model import WorldModelConfig
+
+    env = gym.make("Pendulum-v1")
+    agent = MPCAgent(env, AgentConfig(risk_step_coef=0.1), wm_config=WorldModelConfig(latent_dim=4, hidden_dim=16),
+                     critic_config=CriticConfig(hidden_dim=16, risk_coef=1.0))
+    agent.world_model.set_normalizer(np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32))
+    agent.save(workdir / "margin.pt")
+    base = ["--env", "Pendulum-v1", "--checkpoint", str(workdir / "margin.pt"), "--episodes", "1", "--no-online",
+            "--planner.horizon", "3", "--planner.num-samples", "4", "--planner.iterations", "1", "--no-progress",
+            "--log-dir", str(workdir / "tb")]
+    kept = run_in_process(scripts.run_agent, [*base, "--json", str(workdir / "kept.json")], capsys)
+    assert kept.returncode == 0, kept.stderr[-2000:]
+    assert "objective: risk_step_coef=0.1 (the checkpoint's" in kept.stdout
+    assert json.loads((workdir / "kept.json").read_text())["objective"] == {"risk_step_coef": 0.1}
+    plain = run_in_process(scripts.run_agent, [*base, "--no-checkpoint-objective", "--json", str(workdir / "plain.json")],
+                           capsys)
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    assert "objective:" not in plain.stdout
+    assert json.loads((workdir / "plain.json").read_text())["objective"] == {}

@@ -1,5 +1,6 @@
 """Critic and policy prior: targets that follow the policy, pessimism, the squashed Gaussian."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -233,6 +234,83 @@ def test_risk_step_coef_prices_the_risk_of_every_imagined_state_in_acting_and_ev
                  wm_config=WorldModelConfig(latent_dim=4, hidden_dim=16, horizon=2))
     with pytest.raises(ValueError, match="risk_step_coef"):
         AgentConfig(risk_step_coef=-1.0)
+
+
+def test_freeze_risk_learns_r_in_the_first_burst_only_and_keeps_it_through_a_checkpoint(tmp_path):
+    """``AgentConfig.freeze_risk``: a fresh agent's fall-risk heads learn from its seeding data and
+    from then on stay as they are, while the Q heads keep learning; a loaded agent's never change.
+    Without risk heads the setting is refused."""
+    import gymnasium as gym
+
+    from agent.mpc import AgentConfig, MPCAgent
+    from planners import PlannerConfig
+
+    env = gym.make("Pendulum-v1")
+    planner = PlannerConfig(horizon=3, num_samples=4, iterations=1)
+    nets = dict(wm_config=WorldModelConfig(latent_dim=4, hidden_dim=16, horizon=2),
+                critic_config=CriticConfig(hidden_dim=16, risk_coef=1.0), policy_config=PolicyConfig(hidden_dim=16))
+
+    def heads(agent):
+        return ([p.detach().clone() for p in agent.critic.risk_heads.parameters()],
+                [p.detach().clone() for p in agent.critic.heads.parameters()])
+
+    def moved(before, after):
+        return any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+
+    def run(agent, steps, seed):
+        obs, _ = env.reset(seed=seed)
+        for _ in range(steps):
+            action = env.action_space.sample()
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            agent.observe(obs, action, reward, next_obs, terminated, truncated)
+            obs = next_obs
+
+    env.action_space.seed(0)
+    config = AgentConfig(planner=planner, seed_steps=8, batch_size=4, buffer_capacity=100, freeze_risk=True)
+    agent = MPCAgent(env, config, **nets)
+    risk0, q0 = heads(agent)
+    run(agent, 8, 0)  # the seeding burst: R learns
+    risk1, q1 = heads(agent)
+    assert agent.started and moved(risk0, risk1) and moved(q0, q1)
+    run(agent, 5, 1)  # online updates: Q learns, R does not
+    risk2, q2 = heads(agent)
+    assert not moved(risk1, risk2) and moved(q1, q2)
+    path = tmp_path / "frozen.pt"
+    agent.save(path)
+    loaded = MPCAgent.load(path, env, config)
+    run(loaded, 5, 2)
+    risk3, q3 = heads(loaded)
+    assert not moved(risk2, risk3) and moved(q2, q3)
+    learning = MPCAgent.load(path, env, AgentConfig(planner=planner, batch_size=4, buffer_capacity=100))
+    run(learning, 5, 2)
+    assert moved(risk2, heads(learning)[0])  # the same checkpoint without freeze_risk: R learns
+    with pytest.raises(ValueError, match="freeze_risk needs the fall-risk critic"):
+        MPCAgent(env, config, wm_config=nets["wm_config"])
+
+
+def test_a_checkpoint_keeps_its_objective_when_asked_and_explicit_settings_win(tmp_path):
+    """``MPCAgent.load(..., keep_objective=True)`` takes the saved margin and frozen risk for the
+    objective settings a config leaves at their defaults; without it the given config is used as is."""
+    import gymnasium as gym
+
+    from agent.mpc import AgentConfig, MPCAgent, objective_settings
+    from planners import PlannerConfig
+
+    env = gym.make("Pendulum-v1")
+    planner = PlannerConfig(horizon=3, num_samples=4, iterations=1)
+    trained = MPCAgent(env, AgentConfig(planner=planner, risk_step_coef=0.1, freeze_risk=True),
+                       wm_config=WorldModelConfig(latent_dim=4, hidden_dim=16, horizon=2),
+                       critic_config=CriticConfig(hidden_dim=16, risk_coef=1.0), policy_config=PolicyConfig(hidden_dim=16))
+    path = tmp_path / "margin.pt"
+    trained.save(path)
+    run = AgentConfig(planner=dataclasses.replace(planner, horizon=2), online=False)
+    kept = MPCAgent.load(path, env, run, keep_objective=True).config
+    assert objective_settings(kept) == {"risk_step_coef": 0.1, "freeze_risk": True}
+    assert kept.planner.horizon == 2 and not kept.online  # how hard it plans stays the caller's
+    assert objective_settings(MPCAgent.load(path, env, run).config) == {}
+    explicit = MPCAgent.load(path, env, dataclasses.replace(run, risk_step_coef=0.5), keep_objective=True).config
+    assert objective_settings(explicit) == {"risk_step_coef": 0.5, "freeze_risk": True}
+    assert objective_settings(MPCAgent.load(path, env).config) == {"risk_step_coef": 0.1, "freeze_risk": True}
 
 
 @pytest.mark.parametrize("target", ["policy", "expectile"])
