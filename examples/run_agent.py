@@ -64,8 +64,8 @@ class Args:
     checkpoints/<env>.pt or $LATENT_MPC_CHECKPOINTS/<env>.pt, else the cache, else train)."""
     checkpoint_objective: bool = True
     """Drive a loaded agent with the objective it was trained with: each of --risk-step-coef,
-    --freeze-risk and --fall-pessimism left at its default takes the checkpoint's value (the
-    shipped cliff-car agent keeps a margin from the edges this way). --no-checkpoint-objective:
+    --freeze-risk and --fall-pessimism left at its default takes the checkpoint's value, so an
+    agent trained with a margin from the edges is driven with it. --no-checkpoint-objective:
     exactly the flags' values."""
     train_if_missing: bool = False
     """With --checkpoint: train and save there when the file does not exist yet."""
