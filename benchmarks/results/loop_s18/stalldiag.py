@@ -40,9 +40,13 @@ def decompose(ag, z0, plan):
         risk = float((w * (1 - p) * sc).sum())
         fall = float((w * p * wm.fall_cost).sum())
         VH = float(ag.terminal_value(lat[-1])[0])
+        has_risk = ag.critic.risk_heads is not None
+        RH = float(ag.critic.risk(lat[-1])[0]) if has_risk else 0.0  # the terminal's R part is risk_coef*fall_cost*RH
+        Rpath = ag.critic.risk(states)[0].numpy().round(3).tolist()[::3] if has_risk else []
         term = float(g[-1] * surv[0, -1] * VH)
         return dict(step=round(step, 3), risk=round(risk, 3), fall=round(fall, 3), term=round(term, 3),
-                    VH=round(VH, 3), pfall=round(float(1 - surv[0, -1]), 4), total=round(step + risk + fall + term, 3))
+                    VH=round(VH, 3), RH=round(RH, 4), Rpath=Rpath, riskcoef=ag.critic.config.risk_coef,
+                    pfall=round(float(1 - surv[0, -1]), 4), total=round(step + risk + fall + term, 3))
 
 
 def run(ag, layout, max_steps=300):
