@@ -307,8 +307,9 @@ class MPCAgent:
         """Load a checkpoint written by :meth:`save` or ``examples/pretrain.py``.
 
         ``config`` None: the settings saved with the checkpoint. With ``keep_objective``, the
-        objective settings (:data:`OBJECTIVE_FIELDS`) that ``config`` leaves at their defaults are
-        the checkpoint's, so an agent trained with a risk margin is driven with it (see
+        objective settings (:data:`OBJECTIVE_FIELDS`, and the planning horizon) that ``config`` leaves
+        at their defaults are the checkpoint's, so an agent trained with a risk margin, or shipped
+        to plan 50 steps ahead, is driven that way (see
         :func:`with_objective_of`). Raises ``ValueError`` when the checkpoint was made for other observation/action
         spaces, and a clear error for a missing or corrupt file. Optimiser states saved with
         the checkpoint are restored, and so is the replay subset saved beside it
@@ -675,16 +676,24 @@ OBJECTIVE_FIELDS = ("risk_step_coef", "freeze_risk", "fall_pessimism")
 """The :class:`AgentConfig` settings that shape what the agent optimises and learns rather than how
 hard it plans: part of what a checkpoint's agent *is* (``MPCAgent.load(..., keep_objective=True)``)."""
 
+PLANNER_OBJECTIVE_FIELDS = ("horizon",)
+"""The :class:`PlannerConfig` settings kept the same way. The horizon belongs to the objective: it
+sets how much of a plan's cost is the critic's terminal value and how much the world model's step
+costs, and an agent can be reliable at one horizon and stall at another (README, session 18)."""
+
 
 def with_objective_of(config: AgentConfig, stored: AgentConfig) -> AgentConfig:
-    """``config`` with each :data:`OBJECTIVE_FIELDS` setting it leaves at its default taken from ``stored``.
+    """``config`` with each :data:`OBJECTIVE_FIELDS` and :data:`PLANNER_OBJECTIVE_FIELDS` setting it
+    leaves at its default taken from ``stored``.
 
     A value given explicitly wins, unless it equals the default: to drive a checkpoint without its
     stored objective, load it with ``keep_objective=False``."""
     default = AgentConfig()
     kept = {name: getattr(stored, name) for name in OBJECTIVE_FIELDS
             if getattr(config, name) == getattr(default, name)}
-    return dataclasses.replace(config, **kept)
+    planner = {name: getattr(stored.planner, name) for name in PLANNER_OBJECTIVE_FIELDS
+               if getattr(config.planner, name) == getattr(default.planner, name)}
+    return dataclasses.replace(config, planner=dataclasses.replace(config.planner, **planner), **kept)
 
 
 def objective_settings(config: AgentConfig) -> dict[str, Any]:

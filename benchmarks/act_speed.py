@@ -18,6 +18,7 @@ cache, a second or two with a warm one) and left out of the act-time statistics.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 import time
@@ -105,8 +106,11 @@ def run_setting(name: str, args: Args) -> dict:
     threads = setting.pop("threads", args.threads)
     compile_ = setting.pop("compile", False)
     env = envs.make_env("cliff-car")
-    config = AgentConfig(online=False, planner=PlannerConfig(**setting), compile=compile_)
-    agent = MPCAgent.load(args.checkpoint, env, config, keep_objective=True)  # the agent as trained (its margin)
+    # the agent as trained (its margin), but planning exactly as this setting says: a stored horizon
+    # must not replace the setting's (an explicit 25 equals the default, which keep_objective fills)
+    stored = MPCAgent.load(args.checkpoint, env, AgentConfig(online=False), keep_objective=True).config
+    config = dataclasses.replace(stored, online=False, planner=PlannerConfig(**setting), compile=compile_)
+    agent = MPCAgent.load(args.checkpoint, env, config)
     torch.set_num_threads(threads)
     acts: list[float] = []
     records = []

@@ -47,7 +47,8 @@ class Args:
     planner: str = "gradient"
     """Planner of the learned agent."""
     horizon: int | None = None
-    """Planning horizon of the learned agent (None: the agent's default)."""
+    """Planning horizon of the learned agent (None: the one the checkpoint stores, unless
+    --risk-step-coef is given; else the default, 25)."""
     online: bool = True
     """Online learning during the cliff-car episodes (the CLI's default)."""
     risk_step_coef: float | None = None
@@ -88,7 +89,7 @@ def run_learned(args: Args) -> dict:
     summary = summarize(results, pretraining_falls=int(agent.pretraining_stats.get("falls", 0)))
     summary.update(wall_seconds=time.perf_counter() - start, planner=args.planner,
                    online=args.online, risk_step_coef=agent.config.risk_step_coef,
-                   objective=objective_settings(agent.config), planner_settings=asdict(config.planner),
+                   objective=objective_settings(agent.config), planner_settings=asdict(agent.config.planner),
                    pretraining=agent.pretraining_stats)
     return summary
 

@@ -1,6 +1,8 @@
 """Pretrain the agent on reward-free exploration data (world model, critic, policy prior) and save a checkpoint.
 
-    python examples/pretrain.py --env cliff-car --guide-fraction 0.5   # -> checkpoints/cliff-car.pt (as shipped)
+    python examples/pretrain.py --env cliff-car --guide-fraction 0 --seed 1 --updates 12000 --critic.risk-coef 1
+        # -> the weights of checkpoints/cliff-car.pt (benchmarks/results/ship_s19/make_shipped.py adds its objective)
+    python examples/pretrain.py --env cliff-car --guide-fraction 0.5   # -> checkpoints/cliff-car-demos.pt
     python examples/pretrain.py --env Pendulum-v1 --updates 1000 --checkpoint /tmp/pendulum.pt
     python examples/pretrain.py --env cliff-car-kerb --fall-key dropped --fall-cost 100 --checkpoint kerb.pt
     python examples/pretrain.py ... --resume                   # continue an interrupted run (same flags)

@@ -64,9 +64,9 @@ class Args:
     checkpoints/<env>.pt or $LATENT_MPC_CHECKPOINTS/<env>.pt, else the cache, else train)."""
     checkpoint_objective: bool = True
     """Drive a loaded agent with the objective it was trained with: each of --risk-step-coef,
-    --freeze-risk and --fall-pessimism left at its default takes the checkpoint's value, so an
-    agent trained with a margin from the edges is driven with it. --no-checkpoint-objective:
-    exactly the flags' values."""
+    --freeze-risk, --fall-pessimism and --planner.horizon left at its default takes the
+    checkpoint's value, so an agent trained with a margin from the edges, or shipped to plan 50
+    steps ahead, is driven that way. --no-checkpoint-objective: exactly the flags' values."""
     train_if_missing: bool = False
     """With --checkpoint: train and save there when the file does not exist yet."""
     retrain: bool = False
@@ -175,6 +175,8 @@ def main(args: Args) -> dict:
         fail(str(err))
 
     objective = objective_settings(agent.config)
+    if agent.config.planner.horizon != args.agent.planner.horizon:
+        objective["planner.horizon"] = agent.config.planner.horizon
     if objective:
         print("objective: " + ", ".join(f"{k}={v}" for k, v in objective.items())
               + (" (the checkpoint's; --no-checkpoint-objective to drive it without)" if args.checkpoint_objective else ""))

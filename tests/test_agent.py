@@ -43,8 +43,9 @@ def ledge_checkpoint(tmp_path_factory) -> Path:
 
 
 def test_shipped_agent_reaches_goal_without_falling():
+    """The shipped agent as ``run_agent.py`` drives it: with the margin and horizon it stores."""
     env = envs.make_env("cliff-car")
-    agent = MPCAgent.load(SHIPPED, env, AgentConfig(online=False))
+    agent = MPCAgent.load(SHIPPED, env, AgentConfig(online=False), keep_objective=True)
     results = [run_episode(agent, env, seed, learn=False) for seed in (0, 1, 2)]
     assert not any(r.fell for r in results), [(r.seed, r.ret) for r in results]
     assert sum(r.success for r in results) >= 2, [(r.seed, r.ret, r.steps) for r in results]

@@ -168,8 +168,8 @@ def test_a_model_with_members_is_format_4_and_round_trips(tmp_path):
 def test_format_3_loads_without_members_and_a_newer_format_is_refused(tmp_path):
     """Format 3 (one fall head) loads into today's default world model; a format this code does
     not know names itself and what to do."""
-    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "cliff-car.pt"
-    state, meta = load_checkpoint(shipped)
+    demos = Path(__file__).resolve().parents[1] / "checkpoints" / "cliff-car-demos.pt"  # shipped until session 19
+    state, meta = load_checkpoint(demos)
     assert meta["format_version"] == 3 and "fall_members" not in meta["world_model_config"]
     world_model, _, _ = build_from_checkpoint(state, meta)
     assert world_model.config.fall_members == 1 and world_model.config.dynamics_members == 0

@@ -289,8 +289,9 @@ def test_freeze_risk_learns_r_in_the_first_burst_only_and_keeps_it_through_a_che
 
 
 def test_a_checkpoint_keeps_its_objective_when_asked_and_explicit_settings_win(tmp_path):
-    """``MPCAgent.load(..., keep_objective=True)`` takes the saved margin and frozen risk for the
-    objective settings a config leaves at their defaults; without it the given config is used as is."""
+    """``MPCAgent.load(..., keep_objective=True)`` takes the saved margin, frozen risk and planning
+    horizon for the objective settings a config leaves at their defaults; without it the given
+    config is used as is."""
     import gymnasium as gym
 
     from agent.mpc import AgentConfig, MPCAgent, objective_settings
@@ -303,10 +304,15 @@ def test_a_checkpoint_keeps_its_objective_when_asked_and_explicit_settings_win(t
                        critic_config=CriticConfig(hidden_dim=16, risk_coef=1.0), policy_config=PolicyConfig(hidden_dim=16))
     path = tmp_path / "margin.pt"
     trained.save(path)
-    run = AgentConfig(planner=dataclasses.replace(planner, horizon=2), online=False)
+    run = AgentConfig(planner=dataclasses.replace(planner, horizon=2, num_samples=6), online=False)
     kept = MPCAgent.load(path, env, run, keep_objective=True).config
     assert objective_settings(kept) == {"risk_step_coef": 0.1, "freeze_risk": True}
-    assert kept.planner.horizon == 2 and not kept.online  # how hard it plans stays the caller's
+    assert kept.planner.horizon == 2  # an explicit horizon wins
+    assert kept.planner.num_samples == 6 and not kept.online  # how hard it plans stays the caller's
+    default_horizon = dataclasses.replace(run, planner=dataclasses.replace(run.planner, horizon=PlannerConfig().horizon))
+    kept = MPCAgent.load(path, env, default_horizon, keep_objective=True).config
+    assert kept.planner.horizon == 3 and kept.planner.num_samples == 6  # the stored horizon fills the default
+    assert MPCAgent.load(path, env, default_horizon).config.planner.horizon == PlannerConfig().horizon
     assert objective_settings(MPCAgent.load(path, env, run).config) == {}
     explicit = MPCAgent.load(path, env, dataclasses.replace(run, risk_step_coef=0.5), keep_objective=True).config
     assert objective_settings(explicit) == {"risk_step_coef": 0.5, "freeze_risk": True}
