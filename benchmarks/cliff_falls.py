@@ -86,7 +86,7 @@ def load_run(path: Path) -> dict[str, Any]:
     else:
         raise ValueError(f"{path}: neither a compare_baseline.py report, a train.py report nor a progress.json")
     index = competence_episode(series)
-    other = pretraining.get("other_world") or {}
+    other = pretraining.get("other_world") or data.get("other_world") or {}  # train.py reports: top level
     run_env = data.get("env") or data.get("fingerprint", {}).get("env")
     if pretraining.get("env") not in (None, run_env):
         # Written before reports split off another world's pretraining: all of it was that world's.
