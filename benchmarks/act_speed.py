@@ -24,6 +24,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -31,6 +32,9 @@ import tyro
 
 from agent.checkpoint import default_checkpoint
 from evaluation.report import check_writable
+
+if TYPE_CHECKING:
+    from agent.mpc import AgentConfig
 
 HERE = Path(__file__).resolve().parent
 
@@ -96,9 +100,10 @@ def reference_ms(agent, calls: int) -> float:
     return statistics.median(times)
 
 
-def run_setting(name: str, args: Args) -> dict:
+def run_setting(name: str, args: Args, trained: AgentConfig) -> dict:
+    """One setting's row; ``trained``: the checkpoint's config with its stored objective (margin)."""
     import envs
-    from agent.mpc import AgentConfig, MPCAgent
+    from agent.mpc import MPCAgent
     from evaluation import run_episode, summarize
     from planners import PlannerConfig
 
@@ -106,10 +111,9 @@ def run_setting(name: str, args: Args) -> dict:
     threads = setting.pop("threads", args.threads)
     compile_ = setting.pop("compile", False)
     env = envs.make_env("cliff-car")
-    # the agent as trained (its margin), but planning exactly as this setting says: a stored horizon
-    # must not replace the setting's (an explicit 25 equals the default, which keep_objective fills)
-    stored = MPCAgent.load(args.checkpoint, env, AgentConfig(online=False), keep_objective=True).config
-    config = dataclasses.replace(stored, online=False, planner=PlannerConfig(**setting), compile=compile_)
+    # the agent as trained (its margin), planning exactly as this setting says: loading with
+    # keep_objective would put a stored horizon in place of an explicit 25 (it equals the default)
+    config = dataclasses.replace(trained, planner=PlannerConfig(**setting), compile=compile_)
     agent = MPCAgent.load(args.checkpoint, env, config)
     torch.set_num_threads(threads)
     acts: list[float] = []
@@ -144,11 +148,11 @@ def main(args: Args) -> dict:
     import envs
     from agent.mpc import AgentConfig, MPCAgent
 
-    probe = MPCAgent.load(args.checkpoint, envs.make_env("cliff-car"), AgentConfig(online=False))
+    probe = MPCAgent.load(args.checkpoint, envs.make_env("cliff-car"), AgentConfig(online=False), keep_objective=True)
     reference = reference_ms(probe, args.reference_calls)
     rows = []
     for name in args.settings:
-        row = run_setting(name, args)
+        row = run_setting(name, args, probe.config)
         row["act_ratio_to_reference"] = row["act_ms_median"] / reference
         rows.append(row)
         print(f"{name}: {row['successes']}/{row['episodes']} successes, {row['falls']} falls, "
