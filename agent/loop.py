@@ -46,7 +46,7 @@ from agent.utils import hparam_table
 from agent.world_model import NEUTRAL_SETTINGS as WORLD_MODEL_NEUTRAL
 from agent.world_model import WorldModelConfig
 
-__all__ = ["TrainConfig", "train", "train_seed", "competence_step", "Judge", "Evaluate"]
+__all__ = ["TrainConfig", "train", "train_seed", "competence_step", "best_eval", "Judge", "Evaluate"]
 
 TRAIN_SEED_OFFSET = 1_000_000
 Judge = Callable[[float, bool, Mapping[str, Any]], tuple[bool, bool]]
@@ -103,6 +103,11 @@ class TrainConfig:
     fall_cost: float | None = None
     """Price of each ``fall_key`` event in what the agent learns (e.g. the dangerous world's fall
     cost for a safe world's drops, which cost little there); None: the env's own cost."""
+    keep_best: bool = True
+    """Also keep the agent of the best evaluation so far (highest mean return, the earliest on a
+    tie) at ``{checkpoint stem}.best.pt``, as SB3's ``EvalCallback`` keeps ``best_model``: online
+    learning can lose ground after it has got somewhere (README, "drift"), and this is the agent to
+    use then. It is chosen on the evaluation seeds, so measure it on other seeds."""
     save_every: int = 2_000
     """Env steps between resume-state writes (at the next episode end)."""
     log_dir: Path | None = Path("runs")
@@ -139,10 +144,15 @@ class TrainConfig:
         path = self.checkpoint_path
         return path.with_name(path.name + ".resume")
 
+    @property
+    def best_checkpoint_path(self) -> Path:
+        path = self.checkpoint_path
+        return path.with_name(f"{path.stem}.best{path.suffix}")
+
     def fingerprint(self) -> dict[str, Any]:
         """What a resumed run must share with the interrupted one (not the budget or paths)."""
         d = dataclasses.asdict(self)
-        for key in ("steps", "checkpoint", "resume", "log_dir", "save_every"):
+        for key in ("steps", "checkpoint", "resume", "log_dir", "save_every", "keep_best"):
             d.pop(key)
         for (*parents, name), neutral in NEUTRAL_SETTINGS.items():
             node: Any = d
@@ -313,6 +323,8 @@ def train(
         agent.training = True
         agent._plan = saved_plan
         result["step"] = progress.total_steps
+        if config.keep_best and all(result["mean_return"] > e["mean_return"] for e in progress.evals):
+            agent.save(config.best_checkpoint_path)  # deterministic: it draws from no generator of the run
         progress.evals.append(result)
         if writer is not None:
             for key in ("mean_return", "successes", "falls"):
@@ -385,6 +397,15 @@ def train(
     return report
 
 
+def best_eval(evals: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The evaluation whose agent ``keep_best`` kept: the highest mean return, the earliest on a tie."""
+    best = None
+    for result in evals:
+        if best is None or result["mean_return"] > best["mean_return"]:
+            best = result
+    return best
+
+
 def other_world(before: Mapping[str, Any], env: str, env_id: str | None) -> dict[str, Any] | None:
     """The experience in ``before`` (an agent's pretraining stats) when it comes from another env
     than ``env`` (the run's spec; ``env_id``: its Gymnasium id), as ``{env, steps, episodes,
@@ -438,6 +459,8 @@ def build_report(config: TrainConfig, progress: _Progress, before: dict[str, Any
         "pretraining": {"steps": prior_steps, "falls": prior_falls, "episodes": int(before.get("episodes", 0))},
         "other_world": elsewhere,
         "evals": progress.evals,
+        "best_eval": best_eval(progress.evals) if config.keep_best else None,
+        "best_checkpoint": str(config.best_checkpoint_path) if config.keep_best and progress.evals else None,
         "wall_s": round(progress.wall_s, 2),
         "steps_per_s": round(progress.total_steps / progress.wall_s, 2) if progress.wall_s > 0 else None,
         "act_ms_median": round(statistics.median(progress.act_ms), 3) if progress.act_ms else None,

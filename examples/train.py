@@ -9,6 +9,7 @@
 Every ``--eval-every`` env steps the agent runs ``--eval-episodes`` held-out episodes
 (seeds 0..M-1, never trained on) with exploration off and no learning. The trained agent
 is written to ``--checkpoint`` (default: the cache that ``run_agent.py --env ENV`` reads),
+the agent of its best evaluation to ``{checkpoint stem}.best.pt`` (``--no-keep-best``: not),
 its resume state beside it while the run lasts; ``--json`` writes the report (falls,
 competence, evaluations, speed); TensorBoard logs go under ``--log-dir``.
 """
@@ -69,6 +70,11 @@ def main(args: Args) -> dict:
         last = report["evals"][-1]
         print(f"last evaluation (step {last['step']:,}): mean return {last['mean_return']:.1f}, "
               f"{last['successes']}/{last['episodes']} successes, {last['falls']} falls")
+        best = report.get("best_eval")
+        if best is not None and best is not last:
+            print(f"best evaluation (step {best['step']:,}): mean return {best['mean_return']:.1f}, "
+                  f"{best['successes']}/{best['episodes']} successes, {best['falls']} falls; that agent is "
+                  f"{report['best_checkpoint']}")
     return report
 
 

@@ -233,3 +233,25 @@ def test_a_safe_world_drop_is_learnt_as_a_priced_fall_but_reported_as_no_fall(tm
     assert "fall_key" in report["config"] and report["config"]["fall_cost"] == 50.0
     with pytest.raises(ValueError, match="--fall-cost"):
         tiny_config(tmp_path, fall_cost=float("nan"))
+
+
+def test_the_best_evaluated_agent_is_kept_and_is_the_agent_of_that_evaluation(tmp_path):
+    torch.set_num_threads(1)
+    run = dict(judge=judge, evaluate=evaluate, make_env=short_pendulum, progress_bar=False, log=lambda _: None)
+    whole = train(tiny_config(tmp_path / "a", eval_every=100), **run)
+    returns = [e["mean_return"] for e in whole["evals"]]
+    assert len(returns) == 3 and len(set(returns)) == 3
+    best = whole["best_eval"]
+    assert best == whole["evals"][int(np.argmax(returns))]
+    assert whole["best_checkpoint"] == str(tmp_path / "a" / "agent.best.pt")
+    # The same run stopped at that evaluation's step ends with the very agent that was kept.
+    stopped = train(tiny_config(tmp_path / "b", eval_every=100, steps=best["step"], keep_best=False), **run)
+    assert stopped["evals"][-1] == best and stopped["best_eval"] is None
+    assert not (tmp_path / "b" / "agent.best.pt").exists()
+    kept = torch.load(tmp_path / "a" / "agent.best.pt", weights_only=True)["state"]
+    final = torch.load(tmp_path / "b" / "agent.pt", weights_only=True)["state"]
+    for net in ("world_model", "critic", "policy"):
+        for key, value in kept[net].items():
+            assert torch.equal(value, final[net][key]), (net, key)
+    # Keeping it or not changes no action: it is not part of what a resume must match.
+    assert tiny_config(tmp_path, keep_best=False).fingerprint() == tiny_config(tmp_path).fingerprint()
