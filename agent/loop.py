@@ -68,6 +68,12 @@ TOP_LEVEL_NEUTRAL: dict[str, Any] = {"fall_key": "fell", "fall_cost": None}
 (left out of the fingerprint while they hold them, as ``NEUTRAL_SETTINGS``)."""
 
 
+OUTPUT_ONLY = ("json", "progress")
+"""Fields a front end adds to :class:`TrainConfig` that change no action (where the report goes,
+a progress bar): left out of the fingerprint, so a run resumes with its report written elsewhere.
+Torch's thread count stays in it: on CPU it can change the arithmetic."""
+
+
 def train_seed(seed: int, episode: int) -> int:
     """Env seed of training episode ``episode`` of run ``seed`` (never a held-out seed)."""
     return TRAIN_SEED_OFFSET + 100_000 * seed + episode
@@ -154,6 +160,8 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         for key in ("steps", "checkpoint", "resume", "log_dir", "save_every", "keep_best"):
             d.pop(key)
+        for key in OUTPUT_ONLY:  # a front end's own fields (``examples/train.py``'s report path, bar)
+            d.pop(key, None)
         for (*parents, name), neutral in NEUTRAL_SETTINGS.items():
             node: Any = d
             for key in parents:
@@ -249,6 +257,7 @@ def _load_resume(config: TrainConfig, env) -> tuple[MPCAgent, _Progress]:
         )
     record = json.loads(progress_file.read_text())
     theirs, ours = record["fingerprint"], config.fingerprint()
+    theirs = {k: v for k, v in theirs.items() if k not in OUTPUT_ONLY}  # states written before they left it
     if theirs != ours:
         differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
         raise ValueError(

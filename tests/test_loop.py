@@ -255,3 +255,21 @@ def test_the_best_evaluated_agent_is_kept_and_is_the_agent_of_that_evaluation(tm
             assert torch.equal(value, final[net][key]), (net, key)
     # Keeping it or not changes no action: it is not part of what a resume must match.
     assert tiny_config(tmp_path, keep_best=False).fingerprint() == tiny_config(tmp_path).fingerprint()
+
+
+def test_where_a_front_end_writes_its_report_is_not_part_of_the_fingerprint(tmp_path):
+    import dataclasses
+    from pathlib import Path
+
+    @dataclasses.dataclass
+    class Front(TrainConfig):
+        json: Path | None = None
+        progress: bool = True
+        threads: int = 1
+
+    def front(**kw):
+        base = tiny_config(tmp_path)
+        return Front(**{f.name: getattr(base, f.name) for f in dataclasses.fields(TrainConfig)}, **kw)
+
+    assert front(json=tmp_path / "a.json").fingerprint() == front(json=tmp_path / "b.json", progress=False).fingerprint()
+    assert front(threads=1).fingerprint() != front(threads=2).fingerprint()  # threads can change CPU arithmetic
