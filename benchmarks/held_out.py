@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import sys
@@ -46,6 +47,13 @@ class Args:
     """First held-out seed (also the first oracle seed and the first Pendulum episode's)."""
     planner: str = "gradient"
     """Planner of the learned agent."""
+    num_samples: int | None = None
+    """Planner candidates per iteration (None: the agent's default, ``AgentConfig().planner``, as
+    ``run_agent.py`` and ``train.py`` plan). Before session 20 this script used the planner's
+    fast preset instead, 64 x 6 where the agent plans 32 x 4: ``--num-samples 64 --iterations 6``
+    reproduces those numbers."""
+    iterations: int | None = None
+    """Planner iterations per act (None: the agent's default)."""
     horizon: int | None = None
     """Planning horizon of the learned agent (None: the one the checkpoint stores, unless
     --risk-step-coef is given; else the default, 25)."""
@@ -72,15 +80,26 @@ class Args:
     """Write the report here."""
 
 
+def learned_planner(args: Args):
+    """The learned agent's planner: the agent's own default budget (what ``run_agent.py`` and
+    ``train.py`` plan with), with ``--planner``, ``--horizon``, ``--num-samples`` and
+    ``--iterations`` where given."""
+    from agent.mpc import AgentConfig
+
+    planner = dataclasses.replace(AgentConfig().planner, name=args.planner)
+    for name in ("horizon", "num_samples", "iterations"):
+        if getattr(args, name) is not None:
+            setattr(planner, name, getattr(args, name))
+    return planner
+
+
 def run_learned(args: Args) -> dict:
     import envs
-    from agent.mpc import AgentConfig, MPCAgent, PlannerConfig, objective_settings
+    from agent.mpc import AgentConfig, MPCAgent, objective_settings
     from evaluation import run_episode, summarize
 
     env = envs.make_env("cliff-car")
-    planner = PlannerConfig(name=args.planner)
-    if args.horizon is not None:
-        planner.horizon = args.horizon
+    planner = learned_planner(args)
     config = AgentConfig(planner=planner, online=args.online, risk_step_coef=args.risk_step_coef or 0.0)
     agent = MPCAgent.load(args.checkpoint, env, config, keep_objective=args.risk_step_coef is None)
     start = time.perf_counter()
@@ -137,14 +156,15 @@ def run_oracle(args: Args) -> dict:
 
 def run_pendulum(args: Args) -> dict:
     import envs
-    from agent.mpc import AgentConfig, MPCAgent, PlannerConfig
+    from agent.mpc import AgentConfig, MPCAgent
     from agent.pretrain import PretrainConfig
     from evaluation import run_episode, summarize
 
     start = time.perf_counter()
     pcfg = PretrainConfig(env="Pendulum-v1", collect_steps=args.pendulum_collect_steps,
                           updates=args.pendulum_updates)
-    config = AgentConfig(planner=PlannerConfig(name=args.planner), online=True)
+    config = AgentConfig(planner=dataclasses.replace(learned_planner(args), horizon=AgentConfig().planner.horizon),
+                         online=True)
     agent = MPCAgent.pretrain("Pendulum-v1", config, pretrain_config=pcfg, progress=False)
     env = envs.make_env("Pendulum-v1")
     seeds = range(args.seed, args.seed + args.pendulum_episodes)

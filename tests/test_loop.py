@@ -273,3 +273,16 @@ def test_where_a_front_end_writes_its_report_is_not_part_of_the_fingerprint(tmp_
 
     assert front(json=tmp_path / "a.json").fingerprint() == front(json=tmp_path / "b.json", progress=False).fingerprint()
     assert front(threads=1).fingerprint() != front(threads=2).fingerprint()  # threads can change CPU arithmetic
+
+
+def test_held_out_measures_the_planner_budget_the_agent_acts_with():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import held_out
+
+    planner = held_out.learned_planner(held_out.Args())
+    assert (planner.num_samples, planner.iterations) == (AgentConfig().planner.num_samples, AgentConfig().planner.iterations)
+    old = held_out.learned_planner(held_out.Args(horizon=50, num_samples=64, iterations=6))
+    assert (old.horizon, old.num_samples, old.iterations) == (50, 64, 6)
