@@ -332,9 +332,9 @@ def train(
         agent.training = True
         agent._plan = saved_plan
         result["step"] = progress.total_steps
-        if config.keep_best and all(result["mean_return"] > e["mean_return"] for e in progress.evals):
-            agent.save(config.best_checkpoint_path)  # deterministic: it draws from no generator of the run
         progress.evals.append(result)
+        if config.keep_best and best_eval(progress.evals) is result:
+            agent.save(config.best_checkpoint_path)  # deterministic: it draws from no generator of the run
         if writer is not None:
             for key in ("mean_return", "successes", "falls"):
                 writer.add_scalar(f"eval/{key}", result[key], progress.total_steps)
