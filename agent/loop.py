@@ -42,7 +42,7 @@ from agent.critic import CriticConfig
 from agent.mpc import NEUTRAL_SETTINGS as AGENT_NEUTRAL
 from agent.mpc import AgentConfig, MPCAgent
 from agent.policy import PolicyConfig
-from agent.utils import hparam_table
+from agent.utils import hparam_table, machine_info
 from agent.world_model import NEUTRAL_SETTINGS as WORLD_MODEL_NEUTRAL
 from agent.world_model import WorldModelConfig
 
@@ -474,6 +474,7 @@ def build_report(config: TrainConfig, progress: _Progress, before: dict[str, Any
         "steps_per_s": round(progress.total_steps / progress.wall_s, 2) if progress.wall_s > 0 else None,
         "act_ms_median": round(statistics.median(progress.act_ms), 3) if progress.act_ms else None,
         "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "machine": machine_info(),
         "checkpoint": str(config.checkpoint_path),
         "experience": experience,
         "config": config.fingerprint(),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -26,6 +25,7 @@ import numpy as np  # noqa: E402
 import tyro  # noqa: E402
 
 import envs  # noqa: E402
+from agent.utils import machine_info  # noqa: E402
 from envs.cliff_car import CliffCarEnv  # noqa: E402
 from envs.cliff_car_layout import segment_clearance  # noqa: E402
 
@@ -127,9 +127,7 @@ def benchmark(args: Args) -> dict:
         },
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(args).items()},
         "machine": {
-            "python": platform.python_version(),
-            "mujoco": mujoco.__version__,
-            "processor": platform.processor() or platform.machine(),
+            **machine_info(),
             "threads": args.threads,
             "MUJOCO_GL": os.environ.get("MUJOCO_GL"),
             "cpu_count": os.cpu_count(),

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,6 +26,7 @@ import torch
 import tyro
 
 from agent.checkpoint import default_checkpoint
+from agent.utils import machine_info
 from evaluation.report import check_writable
 
 HERE = Path(__file__).resolve().parent
@@ -193,8 +193,7 @@ def main(args: Args) -> dict:
         raise SystemExit(f"error: {err}") from None
     report: dict = {
         "command": " ".join(["python", "benchmarks/held_out.py", *sys.argv[1:]]),
-        "machine": {"python": platform.python_version(), "torch": torch.__version__,
-                    "threads": torch.get_num_threads(), "processor": platform.processor()},
+        "machine": machine_info(),
     }
     if "cliff-car" in args.tasks:
         report["cliff_car"] = run_learned(args)

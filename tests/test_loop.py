@@ -79,6 +79,9 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     assert whole["steps"] == 300 and whole["episodes"] == 6 and len(whole["evals"]) == 2
     assert {"env", "seed", "steps", "episodes", "falls", "successes", "eval_falls", "competent_at",
             "falls_before_competent", "evals", "wall_s", "steps_per_s", "act_ms_median", "peak_rss_mb"} <= set(whole)
+    # What the numbers depend on besides the command: a rerun elsewhere can part ways (README).
+    assert whole["machine"]["threads"] == 1 and whole["machine"]["torch"] == torch.__version__
+    assert whole["machine"]["cpu"] and whole["machine"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
 
     config = tiny_config(tmp_path / "b")
     with pytest.raises(Interrupt):
