@@ -43,6 +43,7 @@ from _cli import (
 from agent.loop import TrainConfig
 from agent.mpc import AgentConfig
 from agent.paths import default_checkpoint, env_slug
+from agent.utils import machine_info
 
 
 @dataclass
@@ -209,7 +210,7 @@ def main(args: Args) -> dict:
     summary.update(env=args.env, planner=args.agent.planner.name, online=args.agent.online,
                    seed=args.seed, checkpoint=str(path), objective=objective, pretraining=agent.experience_stats(),
                    checkpoint_experience=dict(agent.pretraining_stats),
-                   plan_failures=agent.plan_failures)
+                   plan_failures=agent.plan_failures, machine=machine_info())
     print()
     for line in summary_lines(summary):
         print(line)

@@ -209,6 +209,7 @@ def test_run_agent_drives_a_checkpoint_with_its_own_objective_unless_told_not_to
 
     import gymnasium as gym
     import numpy as np
+    import torch
 
     from agent.critic import CriticConfig
     from agent.mpc import AgentConfig, MPCAgent
@@ -226,6 +227,8 @@ def test_run_agent_drives_a_checkpoint_with_its_own_objective_unless_told_not_to
     assert kept.returncode == 0, kept.stderr[-2000:]
     assert "objective: risk_step_coef=0.1 (the checkpoint's" in kept.stdout
     assert json.loads((workdir / "kept.json").read_text())["objective"] == {"risk_step_coef": 0.1}
+    # The report names the machine: on another CPU the same command can drive other episodes.
+    assert json.loads((workdir / "kept.json").read_text())["machine"]["torch"] == torch.__version__
     plain = run_in_process(scripts.run_agent, [*base, "--no-checkpoint-objective", "--json", str(workdir / "plain.json")],
                            capsys)
     assert plain.returncode == 0, plain.stderr[-2000:]
