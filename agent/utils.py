@@ -80,7 +80,7 @@ def machine_info() -> dict[str, Any]:
 
     A run is deterministic on one machine (same seed, same actions), but a closed loop of
     float32 networks and physics is chaotic: where another CPU or library version rounds one
-    matrix product differently, later actions part ways (README, "Reproducing a number").
+    matrix product differently, later actions part ways (README, Results, session 21).
     Reports carry this so that a number can be rerun where it was made."""
     versions = {}
     for package in ("numpy", "torch", "gymnasium", "mujoco"):
