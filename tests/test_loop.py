@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tiny_ledge
 import torch
+from conftest import benchmark_fixture
 
 from agent.critic import CriticConfig
 from agent.loop import TrainConfig, competence_step, train
@@ -278,13 +279,10 @@ def test_where_a_front_end_writes_its_report_is_not_part_of_the_fingerprint(tmp_
     assert front(threads=1).fingerprint() != front(threads=2).fingerprint()  # threads can change CPU arithmetic
 
 
-def test_held_out_measures_the_planner_budget_the_agent_acts_with():
-    import sys
-    from pathlib import Path
+held_out = benchmark_fixture("held_out")
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    import held_out
 
+def test_held_out_measures_the_planner_budget_the_agent_acts_with(held_out):
     planner = held_out.learned_planner(held_out.Args())
     assert (planner.num_samples, planner.iterations) == (AgentConfig().planner.num_samples, AgentConfig().planner.iterations)
     old = held_out.learned_planner(held_out.Args(horizon=50, num_samples=64, iterations=6))
