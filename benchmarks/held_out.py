@@ -45,6 +45,10 @@ class Args:
     """Held-out cliff-car episodes (seeds seed..seed+episodes-1)."""
     seed: int = 0
     """First held-out seed (also the first oracle seed and the first Pendulum episode's)."""
+    layouts: list[int] | None = None
+    """Held-out cliff-car seeds to run instead of seed..seed+episodes-1 (e.g. ``--layouts 2 5 21``
+    to rerun the layouts one setting lost with another); each episode is independent of the others
+    (the agent is reset with its layout's seed), so a layout's result is the one it gets in a full run."""
     planner: str = "gradient"
     """Planner of the learned agent."""
     num_samples: int | None = None
@@ -93,6 +97,11 @@ def learned_planner(args: Args):
     return planner
 
 
+def cliff_car_seeds(args: Args) -> list[int]:
+    """The held-out cliff-car seeds to run: ``--layouts`` if given, else seed..seed+episodes-1."""
+    return list(args.layouts) if args.layouts is not None else list(range(args.seed, args.seed + args.episodes))
+
+
 def run_learned(args: Args) -> dict:
     import envs
     from agent.mpc import AgentConfig, MPCAgent, objective_settings
@@ -103,8 +112,7 @@ def run_learned(args: Args) -> dict:
     config = AgentConfig(planner=planner, online=args.online, risk_step_coef=args.risk_step_coef or 0.0)
     agent = MPCAgent.load(args.checkpoint, env, config, keep_objective=args.risk_step_coef is None)
     start = time.perf_counter()
-    seeds = range(args.seed, args.seed + args.episodes)
-    results = [run_episode(agent, env, seed, learn=args.online) for seed in seeds]
+    results = [run_episode(agent, env, seed, learn=args.online) for seed in cliff_car_seeds(args)]
     summary = summarize(results, pretraining_falls=int(agent.pretraining_stats.get("falls", 0)))
     summary.update(wall_seconds=time.perf_counter() - start, planner=args.planner,
                    online=args.online, risk_step_coef=agent.config.risk_step_coef,
@@ -185,6 +193,11 @@ def main(args: Args) -> dict:
     unknown = set(args.tasks) - {"cliff-car", "oracle", "pendulum"}
     if unknown:
         raise SystemExit(f"error: unknown task(s) {sorted(unknown)}; choose from cliff-car, oracle, pendulum")
+    if args.layouts is not None and (not args.layouts or min(args.layouts) < 0 or len(set(args.layouts)) < len(args.layouts)):
+        raise SystemExit(f"error: --layouts takes distinct seeds >= 0, got {args.layouts}")
+    if args.layouts is not None and args.online:
+        raise SystemExit("error: --layouts runs chosen layouts of a frozen agent; add --no-online (online "
+                         "learning would make each layout's result depend on the ones before it)")
     if "cliff-car" in args.tasks and not args.checkpoint.is_file():
         raise SystemExit(f"error: checkpoint {args.checkpoint} does not exist; pass --checkpoint PATH")
     try:

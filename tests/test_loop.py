@@ -287,3 +287,14 @@ def test_held_out_measures_the_planner_budget_the_agent_acts_with(held_out):
     assert (planner.num_samples, planner.iterations) == (AgentConfig().planner.num_samples, AgentConfig().planner.iterations)
     old = held_out.learned_planner(held_out.Args(horizon=50, num_samples=64, iterations=6))
     assert (old.horizon, old.num_samples, old.iterations) == (50, 64, 6)
+
+
+def test_held_out_runs_chosen_layouts_of_a_frozen_agent_only(held_out, tmp_path):
+    assert held_out.cliff_car_seeds(held_out.Args(seed=10, episodes=3)) == [10, 11, 12]
+    assert held_out.cliff_car_seeds(held_out.Args(layouts=[21, 2], episodes=3)) == [21, 2]
+    report = tmp_path / "r.json"
+    with pytest.raises(SystemExit, match="add --no-online"):
+        held_out.main(held_out.Args(tasks=["cliff-car"], layouts=[2], json=report))
+    with pytest.raises(SystemExit, match="distinct seeds"):
+        held_out.main(held_out.Args(tasks=["cliff-car"], layouts=[2, 2], online=False, json=report))
+    assert not report.exists()
