@@ -57,7 +57,15 @@ class Args:
     steps: int = 2000
     """Online env steps per variant."""
     episodes: int = 10
-    """Held-out layouts (seeds 0..episodes-1) after learning."""
+    """Held-out layouts (seeds first_layout..first_layout+episodes-1) after learning."""
+    first_layout: int = 0
+    """First held-out layout driven after learning."""
+    horizon: int | None = None
+    """Planning horizon while learning and driving (None: the agent's default, 25)."""
+    risk_step_coef: float = 0.0
+    """The per-step fall-risk margin (``AgentConfig.risk_step_coef``), learning and driving."""
+    freeze_risk: bool = False
+    """Keep the fall-risk critic's heads as loaded (``AgentConfig.freeze_risk``), as ``train.py --freeze-risk``."""
     seed: int = 0
     """Seeds the agent and its training episodes."""
     offline: bool = False
@@ -124,7 +132,10 @@ def run_variant(args: Args, variant: str) -> dict:
     from envs import make_env
 
     env = make_env(args.env)
-    agent = MPCAgent.load(args.checkpoint, env, AgentConfig(batch_size=args.batch_size), seed=args.seed)
+    config = AgentConfig(batch_size=args.batch_size, risk_step_coef=args.risk_step_coef, freeze_risk=args.freeze_risk)
+    if args.horizon is not None:
+        config.planner.horizon = args.horizon
+    agent = MPCAgent.load(args.checkpoint, env, config, seed=args.seed)
     split_wm_groups(agent)
     parts_known = {g["part"] for g in agent.trainer.wm_optim.param_groups}
     if set(args.wm_frozen) - parts_known:
@@ -163,7 +174,7 @@ def run_variant(args: Args, variant: str) -> dict:
                if any(not torch.equal(a, b) for a, b in zip(before[name], module.parameters(), strict=True))]
     wm_parts_changed = sorted({name.split(".")[0] for name, p in agent.world_model.named_parameters()
                                if name in wm_before and not torch.equal(wm_before[name], p)})
-    outcomes = drive_layouts(agent, env, range(args.episodes))
+    outcomes = drive_layouts(agent, env, range(args.first_layout, args.first_layout + args.episodes))
     return {"variant": variant, "frozen": list(FROZEN[variant]), "lr_scale": args.lr_scale,
             "wm_lr_scale": args.wm_lr_scale, "encoder_lr_scale": args.encoder_lr_scale,
             "wm_frozen": args.wm_frozen, "steps": args.steps,
