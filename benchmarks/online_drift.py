@@ -174,10 +174,13 @@ def run_variant(args: Args, variant: str) -> dict:
                if any(not torch.equal(a, b) for a, b in zip(before[name], module.parameters(), strict=True))]
     wm_parts_changed = sorted({name.split(".")[0] for name, p in agent.world_model.named_parameters()
                                if name in wm_before and not torch.equal(wm_before[name], p)})
-    outcomes = drive_layouts(agent, env, range(args.first_layout, args.first_layout + args.episodes))
+    layouts = list(range(args.first_layout, args.first_layout + args.episodes))
+    outcomes = drive_layouts(agent, env, layouts)
     return {"variant": variant, "frozen": list(FROZEN[variant]), "lr_scale": args.lr_scale,
             "wm_lr_scale": args.wm_lr_scale, "encoder_lr_scale": args.encoder_lr_scale,
-            "wm_frozen": args.wm_frozen, "steps": args.steps,
+            "wm_frozen": args.wm_frozen, "steps": args.steps, "layouts": layouts,
+            "horizon": agent.config.planner.horizon, "risk_step_coef": agent.config.risk_step_coef,
+            "freeze_risk": agent.config.freeze_risk,
             "batch_size": args.batch_size,
             "offline": args.offline, "terminal_value": args.terminal_value, "train_episodes": episode,
             "train_falls": falls, "train_successes": successes, "changed": changed,

@@ -53,8 +53,10 @@ def test_variants_freeze_what_they_name(online_drift, tmp_path):
     # Offline: the same updates on the checkpoint's rehearsal buffer, no env steps at all.
     out = tmp_path / "offline.json"
     online_drift.main(online_drift.Args(checkpoint=tmp_path / "tiny.pt", env="Pendulum-v1", variants=["none", "critic"],
-                                        steps=5, episodes=1, offline=True, terminal_value="zero", json=out))
+                                        steps=5, episodes=1, offline=True, terminal_value="zero", json=out,
+                                        first_layout=3, horizon=4))
     runs = {r["variant"]: r for r in json.loads(out.read_text())["runs"]}
+    assert all(r["layouts"] == [3] and r["horizon"] == 4 for r in runs.values())
     assert runs["none"]["changed"] == [] and runs["none"]["train_episodes"] == 0
     assert runs["critic"]["changed"] == ["world_model", "policy"]
     assert all(r["offline"] and r["terminal_value"] == "zero" for r in runs.values())
