@@ -85,6 +85,9 @@ class Args:
     batch_size: int = AgentConfig().batch_size
     """Windows per update (the loop's default; ``examples/pretrain.py`` uses 128): whether the
     loop's larger batch is what wears a pretrained agent down."""
+    save_dir: Path | None = None
+    """Also write each variant's agent after learning to ``{save_dir}/{variant}.pt`` (with its replay
+    subset), so ``held_out.py --checkpoint`` can measure it on more layouts without learning again."""
     threads: int = 1
     """torch CPU threads."""
     json: Path = HERE / "results" / "online_drift.json"
@@ -168,6 +171,11 @@ def run_variant(args: Args, variant: str) -> dict:
         falls += int(bool(info.get("fell")))
         successes += int(bool(info.get("success")))
     agent.training = False
+    saved = None
+    if args.save_dir is not None:
+        args.save_dir.mkdir(parents=True, exist_ok=True)
+        saved = args.save_dir / f"{variant}.pt"
+        agent.save(saved)
     if args.terminal_value == "zero":
         agent.terminal_value = lambda z: torch.zeros(z.shape[:-1], device=z.device)
     changed = [name for name, module in parts.items()
@@ -180,7 +188,7 @@ def run_variant(args: Args, variant: str) -> dict:
             "wm_lr_scale": args.wm_lr_scale, "encoder_lr_scale": args.encoder_lr_scale,
             "wm_frozen": args.wm_frozen, "steps": args.steps, "layouts": layouts,
             "horizon": agent.config.planner.horizon, "risk_step_coef": agent.config.risk_step_coef,
-            "freeze_risk": agent.config.freeze_risk,
+            "freeze_risk": agent.config.freeze_risk, "saved": None if saved is None else str(saved),
             "batch_size": args.batch_size,
             "offline": args.offline, "terminal_value": args.terminal_value, "train_episodes": episode,
             "train_falls": falls, "train_successes": successes, "changed": changed,
@@ -189,6 +197,10 @@ def run_variant(args: Args, variant: str) -> dict:
 
 
 def main(args: Args) -> list[dict]:
+    if args.horizon is not None and args.horizon < 1:
+        raise SystemExit(f"error: --horizon must be >= 1 planning steps, got {args.horizon}")
+    if args.first_layout < 0 or args.episodes < 1:
+        raise SystemExit(f"error: need --first-layout >= 0 and --episodes >= 1, got {args.first_layout}, {args.episodes}")
     unknown = [v for v in args.variants if v not in FROZEN]
     if unknown:
         raise SystemExit(f"error: unknown --variants {unknown}; choose from {list(FROZEN)}")

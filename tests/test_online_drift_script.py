@@ -7,6 +7,7 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from conftest import benchmark_fixture
 
 from agent.critic import CriticConfig
@@ -47,6 +48,14 @@ def test_variants_freeze_what_they_name(online_drift, tmp_path):
                                         steps=12, episodes=1, wm_frozen=["encoder", "fall_head"], json=out))
     (run,) = json.loads(out.read_text())["runs"]
     assert run["wm_parts_changed"] == ["cost_head", "dynamics"] and "world_model" not in run["changed"]
+    # --save-dir keeps the agent each variant made: frozen weights are the checkpoint's, learned ones not.
+    online_drift.main(online_drift.Args(checkpoint=tmp_path / "tiny.pt", env="Pendulum-v1", variants=["none", "all"],
+                                        steps=12, episodes=1, save_dir=tmp_path / "agents", json=tmp_path / "s.json"))
+    start = MPCAgent.load(tmp_path / "tiny.pt", env)
+    for variant, same in (("none", True), ("all", False)):
+        after = MPCAgent.load(tmp_path / "agents" / f"{variant}.pt", env)
+        equal = all(torch.equal(a, b) for a, b in zip(start.world_model.parameters(), after.world_model.parameters(), strict=True))
+        assert equal is same
     with pytest.raises(SystemExit, match="unknown --wm-frozen"):
         online_drift.main(online_drift.Args(checkpoint=tmp_path / "tiny.pt", env="Pendulum-v1", variants=["all"],
                                             steps=12, episodes=1, wm_frozen=["decoder"], json=tmp_path / "never.json"))
@@ -65,4 +74,8 @@ def test_variants_freeze_what_they_name(online_drift, tmp_path):
     with pytest.raises(SystemExit, match="rehearsal buffer"):
         online_drift.main(online_drift.Args(checkpoint=tmp_path / "tiny.pt", env="Pendulum-v1", variants=["all"],
                                             steps=5, episodes=1, offline=True, json=tmp_path / "never.json"))
+    for bad in ({"horizon": 0}, {"first_layout": -1}):
+        with pytest.raises(SystemExit, match="--horizon|--first-layout"):
+            online_drift.main(online_drift.Args(checkpoint=tmp_path / "tiny.pt", env="Pendulum-v1", variants=["all"],
+                                                json=tmp_path / "never.json", **bad))
     assert not (tmp_path / "never.json").exists()
