@@ -113,6 +113,15 @@ class AgentConfig:
     ``R`` is the fall probability of *the data's* behaviour, so once the agent's own driving, kept
     safe by ``risk_step_coef``, fills the buffer, ``R`` learns that the states near danger are safe
     and the margin wears away (README has the measurement). Needs fall-risk heads."""
+    freeze_world_model: bool = False
+    """Keep the world model (encoder, dynamics, cost and fall heads) as loaded: online updates train
+    the critic and the policy prior only. For an agent whose world model was learnt elsewhere -- a
+    safe world's background knowledge, reward-free (``examples/pretrain.py``) -- that then learns
+    a task in the dangerous world, as DINO-WM and V-JEPA 2-AC keep their pretrained encoders. On
+    the safe-world agents README measures, the world model's continued training (on the task's
+    data or on its own pretraining data alike) cost held-out goals and brought falls that the
+    critic's and policy's did not (README, sessions 22-23). Updates skip the world model's
+    backward pass, so they are cheaper. An untrained agent is refused: it has no world model to keep."""
     compile: bool = False
     """Plan through ``torch.compile``d objectives (one graph per candidate-batch shape, with and
     without gradient): on the shipped agent's model, one CPU thread, an act of the default 32 x 4
@@ -139,6 +148,7 @@ class AgentConfig:
 
 NEUTRAL_SETTINGS = {("agent", "fall_pessimism"): 0.0, ("agent", "novelty_coef"): 0.0,
                     ("agent", "risk_step_coef"): 0.0, ("agent", "freeze_risk"): False, ("agent", "compile"): False,
+                    ("agent", "freeze_world_model"): False,
                     ("agent", "planner", "random_fraction"): None}
 """The settings above added after runs were recorded, at the values that reproduce those runs
 (see ``agent.loop.NEUTRAL_SETTINGS``, which takes them in)."""
@@ -252,6 +262,9 @@ class MPCAgent:
         if policy is None:
             policy = Policy(world_model.config.latent_dim, self.action_dim, policy_config or PolicyConfig())
         check_members(self.config, world_model.config, critic.config)
+        if self.config.freeze_world_model and not world_model.normalizer_ready:
+            raise ValueError("freeze_world_model keeps a trained world model, but this agent's is untrained; start "
+                             "from one with --init-checkpoint PATH (e.g. examples/pretrain.py's) or drop --freeze-world-model")
         self.world_model = world_model.to(self.device)
         self.critic = critic.to(self.device)
         self.policy = policy.to(self.device)
@@ -662,6 +675,7 @@ class MPCAgent:
         info: dict[str, float] = {}
         horizon = self.world_model.config.horizon
         self.trainer.learn_risk = not (self.config.freeze_risk and self._risk_fitted)
+        self.trainer.learn_world_model = not self.config.freeze_world_model
         self._risk_fitted = self._risk_fitted or num_updates > 0
         for _ in range(num_updates):
             batch = self.buffer.sample(self.config.batch_size, horizon, self._rng)
@@ -672,7 +686,7 @@ class MPCAgent:
         return info
 
 
-OBJECTIVE_FIELDS = ("risk_step_coef", "freeze_risk", "fall_pessimism")
+OBJECTIVE_FIELDS = ("risk_step_coef", "freeze_risk", "fall_pessimism", "freeze_world_model")
 """The :class:`AgentConfig` settings that shape what the agent optimises and learns rather than how
 hard it plans: part of what a checkpoint's agent *is* (``MPCAgent.load(..., keep_objective=True)``)."""
 

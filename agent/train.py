@@ -118,6 +118,10 @@ class Trainer:
         self.learn_risk = True
         """Whether :meth:`update` trains the fall-risk heads (``AgentConfig.freeze_risk`` turns it off
         online; the other networks learn as usual)."""
+        self.learn_world_model = True
+        """Whether :meth:`update` trains the world model (``AgentConfig.freeze_world_model`` turns it
+        off: its losses are still computed and logged, its weights and Adam moments stay; the EMA
+        target encoder keeps following the encoder, as with a learning rate of 0)."""
         self.value_policy: Policy | None = None
         """When set (a distilled agent, see ``agent/distill.py``), the critic's TD targets bootstrap
         through this frozen policy instead of the prior, which then only warm-starts the planner."""
@@ -276,17 +280,22 @@ class Trainer:
 
         self.wm_optim.zero_grad(set_to_none=True)
         self.critic_optim.zero_grad(set_to_none=True)
-        (wm_loss + critic_loss).backward()
-        wm_grad = torch.nn.utils.clip_grad_norm_(self._wm_core, cfg.grad_clip)
-        if self._wm_members:
-            torch.nn.utils.clip_grad_norm_(self._wm_members, cfg.grad_clip)
+        if self.learn_world_model:
+            (wm_loss + critic_loss).backward()
+            wm_grad = torch.nn.utils.clip_grad_norm_(self._wm_core, cfg.grad_clip)
+            if self._wm_members:
+                torch.nn.utils.clip_grad_norm_(self._wm_members, cfg.grad_clip)
+        else:  # the critic reads detached latents: its loss alone never reaches the world model
+            critic_loss.backward()
+            wm_grad = torch.zeros(())
         critic_grad = torch.nn.utils.clip_grad_norm_(self.critic_optim.param_groups[0]["params"], ccfg.grad_clip)
         if not (torch.isfinite(wm_grad) and torch.isfinite(critic_grad)):
             raise FloatingPointError(
                 f"non-finite gradient norm in update {self.num_updates} (world model {wm_grad.item()}, "
                 f"critic {critic_grad.item()}); no weights were changed"
             )
-        self.wm_optim.step()
+        if self.learn_world_model:
+            self.wm_optim.step()
         self.critic_optim.step()
         ema_update(wm.target_encoder, wm.encoder, cfg.ema_tau)
         ema_update(critic.target_heads, critic.heads, ccfg.tau)

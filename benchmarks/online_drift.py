@@ -82,6 +82,10 @@ class Args:
     wm_frozen: list[str] = field(default_factory=list)
     """World-model parts held at learning rate 0 while the rest of it learns (``encoder``,
     ``dynamics``, ``cost_head``, ``fall_head``): which part's updates do the harm."""
+    wm_horizon: int | None = None
+    """Training-window length of the world model's updates (None: the checkpoint's
+    ``WorldModelConfig.horizon``): whether the length its rollouts are trained over, against the
+    planner's much longer look-ahead, is what continued training wears away."""
     batch_size: int = AgentConfig().batch_size
     """Windows per update (the loop's default; ``examples/pretrain.py`` uses 128): whether the
     loop's larger batch is what wears a pretrained agent down."""
@@ -139,6 +143,8 @@ def run_variant(args: Args, variant: str) -> dict:
     if args.horizon is not None:
         config.planner.horizon = args.horizon
     agent = MPCAgent.load(args.checkpoint, env, config, seed=args.seed)
+    if args.wm_horizon is not None:
+        agent.world_model.config.horizon = args.wm_horizon
     split_wm_groups(agent)
     parts_known = {g["part"] for g in agent.trainer.wm_optim.param_groups}
     if set(args.wm_frozen) - parts_known:
@@ -189,7 +195,7 @@ def run_variant(args: Args, variant: str) -> dict:
             "wm_frozen": args.wm_frozen, "steps": args.steps, "layouts": layouts,
             "horizon": agent.config.planner.horizon, "risk_step_coef": agent.config.risk_step_coef,
             "freeze_risk": agent.config.freeze_risk, "saved": None if saved is None else str(saved),
-            "batch_size": args.batch_size,
+            "batch_size": args.batch_size, "wm_horizon": agent.world_model.config.horizon,
             "offline": args.offline, "terminal_value": args.terminal_value, "train_episodes": episode,
             "train_falls": falls, "train_successes": successes, "changed": changed,
             "wm_parts_changed": wm_parts_changed, "eval": outcomes,
@@ -199,6 +205,8 @@ def run_variant(args: Args, variant: str) -> dict:
 def main(args: Args) -> list[dict]:
     if args.horizon is not None and args.horizon < 1:
         raise SystemExit(f"error: --horizon must be >= 1 planning steps, got {args.horizon}")
+    if args.wm_horizon is not None and args.wm_horizon < 1:
+        raise SystemExit(f"error: --wm-horizon must be >= 1 training steps, got {args.wm_horizon}")
     if args.first_layout < 0 or args.episodes < 1:
         raise SystemExit(f"error: need --first-layout >= 0 and --episodes >= 1, got {args.first_layout}, {args.episodes}")
     unknown = [v for v in args.variants if v not in FROZEN]

@@ -288,6 +288,57 @@ def test_freeze_risk_learns_r_in_the_first_burst_only_and_keeps_it_through_a_che
         MPCAgent(env, config, wm_config=nets["wm_config"])
 
 
+def test_freeze_world_model_trains_critic_and_policy_as_a_zero_world_model_rate_would(tmp_path):
+    """``AgentConfig.freeze_world_model``: online updates leave every learnt world-model weight as loaded
+    and train the critic and policy to the same bits as the same updates with the world model's
+    learning rate at 0 (what ``benchmarks/online_drift.py --variants wm`` measured); the setting
+    travels with the checkpoint, and an untrained agent is refused."""
+    import gymnasium as gym
+
+    from agent.mpc import AgentConfig, MPCAgent
+    from planners import PlannerConfig
+
+    env = gym.make("Pendulum-v1")
+    planner = PlannerConfig(horizon=3, num_samples=4, iterations=1)
+    config = AgentConfig(planner=planner, seed_steps=8, batch_size=4, buffer_capacity=100)
+    nets = dict(wm_config=WorldModelConfig(latent_dim=4, hidden_dim=16, horizon=2),
+                critic_config=CriticConfig(hidden_dim=16), policy_config=PolicyConfig(hidden_dim=16))
+    trained = MPCAgent(env, config, **nets)
+    env.action_space.seed(0)
+    obs, _ = env.reset(seed=0)
+    for _ in range(10):  # the seeding burst trains everything once
+        action = env.action_space.sample()
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        trained.observe(obs, action, reward, next_obs, terminated, truncated)
+        obs = next_obs
+    path = tmp_path / "trained.pt"
+    trained.save(path)
+
+    def params(net):  # the learnt weights (the EMA target encoder follows the encoder, frozen or not)
+        return [p.detach().clone() for name, p in net.named_parameters() if not name.startswith("target_")]
+
+    frozen = MPCAgent.load(path, env, dataclasses.replace(config, freeze_world_model=True), seed=3)
+    zero_rate = MPCAgent.load(path, env, config, seed=3)
+    for group in zero_rate.trainer.wm_optim.param_groups:
+        group["lr"] = 0.0
+    wm0 = params(frozen.world_model)
+    torch.manual_seed(0)  # the policy's action samples come from torch's global generator
+    frozen.update(4)
+    torch.manual_seed(0)
+    zero_rate.update(4)
+    assert all(torch.equal(a, b) for a, b in zip(wm0, params(frozen.world_model), strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(params(zero_rate.critic), params(frozen.critic), strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(params(zero_rate.policy), params(frozen.policy), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(params(trained.critic), params(frozen.critic), strict=True))
+    learning = MPCAgent.load(path, env, config, seed=3)
+    learning.update(4)
+    assert any(not torch.equal(a, b) for a, b in zip(wm0, params(learning.world_model), strict=True))
+    frozen.save(tmp_path / "frozen.pt")
+    assert MPCAgent.load(tmp_path / "frozen.pt", env, AgentConfig(planner=planner), keep_objective=True).config.freeze_world_model
+    with pytest.raises(ValueError, match="freeze_world_model keeps a trained world model"):
+        MPCAgent(env, dataclasses.replace(config, freeze_world_model=True), **nets)
+
+
 def test_a_checkpoint_keeps_its_objective_when_asked_and_explicit_settings_win(tmp_path):
     """``MPCAgent.load(..., keep_objective=True)`` takes the saved margin, frozen risk and planning
     horizon for the objective settings a config leaves at their defaults; without it the given

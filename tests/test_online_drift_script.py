@@ -63,9 +63,11 @@ def test_variants_freeze_what_they_name(online_drift, tmp_path):
     out = tmp_path / "offline.json"
     online_drift.main(online_drift.Args(checkpoint=tmp_path / "tiny.pt", env="Pendulum-v1", variants=["none", "critic"],
                                         steps=5, episodes=1, offline=True, terminal_value="zero", json=out,
-                                        first_layout=3, horizon=4))
+                                        first_layout=3, horizon=4, wm_horizon=3, save_dir=tmp_path / "off"))
     runs = {r["variant"]: r for r in json.loads(out.read_text())["runs"]}
-    assert all(r["layouts"] == [3] and r["horizon"] == 4 for r in runs.values())
+    assert all(r["layouts"] == [3] and r["horizon"] == 4 and r["wm_horizon"] == 3 for r in runs.values())
+    # --wm-horizon trains on windows of that length (the checkpoint was made with 2) and the agent keeps it.
+    assert MPCAgent.load(tmp_path / "off" / "critic.pt", env).world_model.config.horizon == 3
     assert runs["none"]["changed"] == [] and runs["none"]["train_episodes"] == 0
     assert runs["critic"]["changed"] == ["world_model", "policy"]
     assert all(r["offline"] and r["terminal_value"] == "zero" for r in runs.values())
@@ -74,8 +76,8 @@ def test_variants_freeze_what_they_name(online_drift, tmp_path):
     with pytest.raises(SystemExit, match="rehearsal buffer"):
         online_drift.main(online_drift.Args(checkpoint=tmp_path / "tiny.pt", env="Pendulum-v1", variants=["all"],
                                             steps=5, episodes=1, offline=True, json=tmp_path / "never.json"))
-    for bad in ({"horizon": 0}, {"first_layout": -1}):
-        with pytest.raises(SystemExit, match="--horizon|--first-layout"):
+    for bad in ({"horizon": 0}, {"first_layout": -1}, {"wm_horizon": 0}):
+        with pytest.raises(SystemExit, match="--horizon|--first-layout|--wm-horizon"):
             online_drift.main(online_drift.Args(checkpoint=tmp_path / "tiny.pt", env="Pendulum-v1", variants=["all"],
                                                 json=tmp_path / "never.json", **bad))
     assert not (tmp_path / "never.json").exists()
