@@ -131,9 +131,11 @@ class TrainConfig:
         if self.eval_every and self.eval_episodes < 1:
             raise ValueError(f"--eval-every {self.eval_every} needs --eval-episodes >= 1 "
                              f"(got {self.eval_episodes}); pass --eval-every 0 to train without evaluation")
-        if self.agent.freeze_world_model and self.init_checkpoint is None:
-            raise ValueError("--freeze-world-model keeps a trained world model; give it one with --init-checkpoint PATH "
-                             "(e.g. examples/pretrain.py's) or drop --freeze-world-model")
+        for name in ("freeze_world_model", "freeze_encoder"):
+            if getattr(self.agent, name) and self.init_checkpoint is None:
+                flag = "--" + name.replace("_", "-")
+                raise ValueError(f"{flag} keeps a trained world model; give it one with --init-checkpoint PATH "
+                                 f"(e.g. examples/pretrain.py's) or drop {flag}")
         if not self.fall_key:
             raise ValueError("--fall-key must name an info key (e.g. fell, dropped), got an empty string")
         if self.fall_cost is not None and not (np.isfinite(self.fall_cost) and self.fall_cost >= 0):

@@ -122,6 +122,14 @@ class AgentConfig:
     data or on its own pretraining data alike) cost held-out goals and brought falls that the
     critic's and policy's did not (README, sessions 22-23). Updates skip the world model's
     backward pass, so they are cheaper. An untrained agent is refused: it has no world model to keep."""
+    freeze_encoder: bool = False
+    """Keep the encoder (and so the latent space) as loaded while the rest of the world model --
+    dynamics, cost and fall heads -- keeps learning, as do the critic and policy: the world model
+    still learns what the new task's data shows (a cliff's edges, its falls) in the latent space
+    that every learnt head, and the frozen ``R`` of ``freeze_risk``, was fitted in. On the
+    safe-world agents README measures, the encoder's continued training is the part that cost
+    held-out goals (README, session 23). Implied by ``freeze_world_model``; an untrained agent is
+    refused."""
     compile: bool = False
     """Plan through ``torch.compile``d objectives (one graph per candidate-batch shape, with and
     without gradient): on the shipped agent's model, one CPU thread, an act of the default 32 x 4
@@ -148,7 +156,7 @@ class AgentConfig:
 
 NEUTRAL_SETTINGS = {("agent", "fall_pessimism"): 0.0, ("agent", "novelty_coef"): 0.0,
                     ("agent", "risk_step_coef"): 0.0, ("agent", "freeze_risk"): False, ("agent", "compile"): False,
-                    ("agent", "freeze_world_model"): False,
+                    ("agent", "freeze_world_model"): False, ("agent", "freeze_encoder"): False,
                     ("agent", "planner", "random_fraction"): None}
 """The settings above added after runs were recorded, at the values that reproduce those runs
 (see ``agent.loop.NEUTRAL_SETTINGS``, which takes them in)."""
@@ -262,9 +270,11 @@ class MPCAgent:
         if policy is None:
             policy = Policy(world_model.config.latent_dim, self.action_dim, policy_config or PolicyConfig())
         check_members(self.config, world_model.config, critic.config)
-        if self.config.freeze_world_model and not world_model.normalizer_ready:
-            raise ValueError("freeze_world_model keeps a trained world model, but this agent's is untrained; start "
-                             "from one with --init-checkpoint PATH (e.g. examples/pretrain.py's) or drop --freeze-world-model")
+        for name in ("freeze_world_model", "freeze_encoder"):
+            if getattr(self.config, name) and not world_model.normalizer_ready:
+                flag = "--" + name.replace("_", "-")
+                raise ValueError(f"{name} keeps a trained world model, but this agent's is untrained; start from one "
+                                 f"with --init-checkpoint PATH (e.g. examples/pretrain.py's) or drop {flag}")
         self.world_model = world_model.to(self.device)
         self.critic = critic.to(self.device)
         self.policy = policy.to(self.device)
@@ -676,6 +686,7 @@ class MPCAgent:
         horizon = self.world_model.config.horizon
         self.trainer.learn_risk = not (self.config.freeze_risk and self._risk_fitted)
         self.trainer.learn_world_model = not self.config.freeze_world_model
+        self.trainer.learn_encoder = not (self.config.freeze_world_model or self.config.freeze_encoder)
         self._risk_fitted = self._risk_fitted or num_updates > 0
         for _ in range(num_updates):
             batch = self.buffer.sample(self.config.batch_size, horizon, self._rng)
@@ -686,7 +697,7 @@ class MPCAgent:
         return info
 
 
-OBJECTIVE_FIELDS = ("risk_step_coef", "freeze_risk", "fall_pessimism", "freeze_world_model")
+OBJECTIVE_FIELDS = ("risk_step_coef", "freeze_risk", "fall_pessimism", "freeze_world_model", "freeze_encoder")
 """The :class:`AgentConfig` settings that shape what the agent optimises and learns rather than how
 hard it plans: part of what a checkpoint's agent *is* (``MPCAgent.load(..., keep_objective=True)``)."""
 

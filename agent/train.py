@@ -107,6 +107,7 @@ class Trainer:
         members = {id(p) for name, p in world_model.named_parameters() if name.startswith("dynamics_ensemble.")}
         self._wm_core = [p for p in online_wm if id(p) not in members]
         self._wm_members = [p for p in online_wm if id(p) in members]
+        self._encoder = list(world_model.encoder.parameters())
         critic_params = list(critic.heads.parameters())
         for extra in (critic.value_heads, critic.risk_heads):
             if extra is not None:
@@ -122,6 +123,10 @@ class Trainer:
         """Whether :meth:`update` trains the world model (``AgentConfig.freeze_world_model`` turns it
         off: its losses are still computed and logged, its weights and Adam moments stay; the EMA
         target encoder keeps following the encoder, as with a learning rate of 0)."""
+        self.learn_encoder = True
+        """Whether :meth:`update` trains the encoder (``AgentConfig.freeze_encoder`` turns it off: the
+        rest of the world model learns, its gradient norm clipped as before; the encoder's weights
+        and Adam moments stay, as with a learning rate of 0 for it alone)."""
         self.value_policy: Policy | None = None
         """When set (a distilled agent, see ``agent/distill.py``), the critic's TD targets bootstrap
         through this frozen policy instead of the prior, which then only warm-starts the planner."""
@@ -295,6 +300,9 @@ class Trainer:
                 f"critic {critic_grad.item()}); no weights were changed"
             )
         if self.learn_world_model:
+            if not self.learn_encoder:  # after the clip, so the other parts' steps are the ones a zero encoder rate gives
+                for p in self._encoder:
+                    p.grad = None
             self.wm_optim.step()
         self.critic_optim.step()
         ema_update(wm.target_encoder, wm.encoder, cfg.ema_tau)

@@ -288,11 +288,12 @@ def test_freeze_risk_learns_r_in_the_first_burst_only_and_keeps_it_through_a_che
         MPCAgent(env, config, wm_config=nets["wm_config"])
 
 
-def test_freeze_world_model_trains_critic_and_policy_as_a_zero_world_model_rate_would(tmp_path):
+def test_freezing_the_world_model_or_its_encoder_trains_as_a_zero_learning_rate_would(tmp_path):
     """``AgentConfig.freeze_world_model``: online updates leave every learnt world-model weight as loaded
     and train the critic and policy to the same bits as the same updates with the world model's
     learning rate at 0 (what ``benchmarks/online_drift.py --variants wm`` measured); the setting
-    travels with the checkpoint, and an untrained agent is refused."""
+    travels with the checkpoint, and an untrained agent is refused. ``freeze_encoder`` the same for
+    the encoder alone."""
     import gymnasium as gym
 
     from agent.mpc import AgentConfig, MPCAgent
@@ -322,6 +323,7 @@ def test_freeze_world_model_trains_critic_and_policy_as_a_zero_world_model_rate_
     for group in zero_rate.trainer.wm_optim.param_groups:
         group["lr"] = 0.0
     wm0 = params(frozen.world_model)
+    wm_named = {name: p.detach().clone() for name, p in frozen.world_model.named_parameters()}
     torch.manual_seed(0)  # the policy's action samples come from torch's global generator
     frozen.update(4)
     torch.manual_seed(0)
@@ -337,6 +339,28 @@ def test_freeze_world_model_trains_critic_and_policy_as_a_zero_world_model_rate_
     assert MPCAgent.load(tmp_path / "frozen.pt", env, AgentConfig(planner=planner), keep_objective=True).config.freeze_world_model
     with pytest.raises(ValueError, match="freeze_world_model keeps a trained world model"):
         MPCAgent(env, dataclasses.replace(config, freeze_world_model=True), **nets)
+
+    # freeze_encoder: the encoder stays, the rest of the world model learns -- to the same bits as an
+    # encoder learning rate of 0 (online_drift.py --wm-frozen encoder, what README measured).
+    still = MPCAgent.load(path, env, dataclasses.replace(config, freeze_encoder=True), seed=3)
+    zero_encoder = MPCAgent.load(path, env, config, seed=3)
+    (group,) = zero_encoder.trainer.wm_optim.param_groups
+    encoder = {id(p) for p in zero_encoder.world_model.encoder.parameters()}
+    zero_encoder.trainer.wm_optim.param_groups[:] = [
+        {**group, "params": [p for p in group["params"] if id(p) in encoder], "lr": 0.0},
+        {**group, "params": [p for p in group["params"] if id(p) not in encoder]}]
+    torch.manual_seed(0)
+    still.update(4)
+    torch.manual_seed(0)
+    zero_encoder.update(4)
+    after = dict(still.world_model.named_parameters())
+    for name, p in zero_encoder.world_model.named_parameters():
+        assert torch.equal(p, after[name]), name
+        if not name.startswith("target_"):
+            assert torch.equal(p, wm_named[name]) is name.startswith("encoder."), name
+    assert all(torch.equal(a, b) for a, b in zip(params(zero_encoder.critic), params(still.critic), strict=True))
+    with pytest.raises(ValueError, match="freeze_encoder keeps a trained world model"):
+        MPCAgent(env, dataclasses.replace(config, freeze_encoder=True), **nets)
 
 
 def test_a_checkpoint_keeps_its_objective_when_asked_and_explicit_settings_win(tmp_path):

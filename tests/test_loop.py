@@ -122,6 +122,7 @@ def test_resume_refuses_another_configuration_and_overwrites_nothing(tmp_path):
     ({"steps": 50}, "seed-steps"),
     ({"eval_every": 100, "eval_episodes": 0}, "eval-episodes"),
     ({"agent": AgentConfig(seed_steps=60, freeze_world_model=True)}, "init-checkpoint"),
+    ({"agent": AgentConfig(seed_steps=60, freeze_encoder=True)}, "init-checkpoint"),
 ])
 def test_bad_budgets_are_refused(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
