@@ -125,7 +125,7 @@ class AgentConfig:
     freeze_encoder: bool = False
     """Keep the encoder (and so the latent space) as loaded while the rest of the world model --
     dynamics, cost and fall heads -- keeps learning, as do the critic and policy: the world model
-    still learns what the new task's data shows (a cliff's edges, its falls) in the latent space
+    still learns what the new task's data shows (its hazards, its falls) in the latent space
     that every learnt head, and the frozen ``R`` of ``freeze_risk``, was fitted in. On the
     safe-world agents README measures, the encoder's continued training is the part that cost
     held-out goals (README, session 23). Implied by ``freeze_world_model``; an untrained agent is
