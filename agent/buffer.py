@@ -263,7 +263,7 @@ class ReplayBuffer:
 
         Why proportional: training continues on this set, and a set richer in falls than the
         data teaches the critic other values at the very same states. Putting every fall
-        episode first (this method's behaviour until session 8) made 61 of 80 kerb episodes
+        episode first (this method's behaviour until session 8) made 61 of 80 safe-world episodes
         drops where the data had 61 of 199, and 2,000 more updates on it raised the critic's
         cost-to-go 20 steps before a drop from 14 to 30, where the same updates on the data's
         own mix left it at 14 (README, "the rehearsal set").
